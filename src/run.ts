@@ -1,0 +1,72 @@
+/**
+ * toolcall-grpo: the headless entry point. `npx tsx src/run.ts <command> [--flags]`.
+ *
+ * Each command lives in src/cli/<command>.ts and exports `help` (its --help text) and
+ * `main(argv): Promise<number>` (the exit code). Commands are imported lazily so that, e.g., `verify` never
+ * loads TensorFlow.js. The notebooks call the same library functions these commands call.
+ */
+import { ArgError } from './util/args';
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ help: string; main: (argv: string[]) => Promise<number> }>;
+}
+
+// One line per command. Keep `summary` true: it is what `run.ts --help` prints.
+const COMMANDS: Record<string, Command> = {
+};
+
+/** What runs when no command is given. */
+const DEFAULT_COMMAND = '';
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(10)} ${c.summary}`);
+  return [
+    'usage: npx tsx src/run.ts [command] [--flags]     (npm start = the default command)',
+    '',
+    'commands:',
+    ...rows,
+    '',
+    DEFAULT_COMMAND ? `With no command, runs '${DEFAULT_COMMAND}'.` : '',
+    "`npx tsx src/run.ts <command> --help` lists a command's flags.",
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let [cmd, ...rest] = argv;
+  if (cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(usage());
+    return 0;
+  }
+  if (cmd === undefined || cmd.startsWith('--')) {
+    if (!DEFAULT_COMMAND) {
+      console.log(usage());
+      return cmd === undefined ? 0 : 2;
+    }
+    rest = cmd === undefined ? [] : argv;
+    cmd = DEFAULT_COMMAND;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    console.error(`error: unknown command '${cmd}'\n\n${usage()}`);
+    return 2;
+  }
+  const mod = await c.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(mod.help);
+    return 0;
+  }
+  return mod.main(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof ArgError) {
+      console.error(`error: ${err.message}\n(see --help)`);
+      process.exit(2);
+    }
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);
