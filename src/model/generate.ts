@@ -1,0 +1,204 @@
+/**
+ * Batched autoregressive generation with a per-layer KV cache: prompts of different lengths in one batch,
+ * temperature / top-k / top-p sampling or greedy, stop tokens, per-sequence finish, seeded.
+ *
+ * What it is: the rollout engine for GRPO and evaluation. Token ids in, completion ids + `completion_mask` +
+ * per-token log-probs out (TRL names). It knows nothing of tokenizers, tools or rewards.
+ * What it is not: beam search, repetition penalties, or streaming.
+ *
+ * How one call runs:
+ *   1. Left-pad the prompts to the longest (pad id, attention_mask 0) and give each row its own position ids
+ *      (0 at its first real token), so a short prompt sees the same positions it would see alone.
+ *   2. Prefill: ONE forward over [B, P] fills the cache; only the last position's logits are read back.
+ *   3. Decode: each step feeds only the B new tokens ([B, 1]) with the cache, so a new token never re-runs
+ *      the prompt. Per step there is exactly one device -> JS sync point: reading the [B, V] last-position
+ *      logits, after which the rows are sampled in JS (src/model/sampling.ts) with the seeded Rng.
+ *   4. A row that samples a stop token is finished: it emits `pad_token_id` from then on (mask 0, log-prob 0).
+ *      Finished rows still ride along in the batch (their tokens are ignored); the loop ends as soon as every
+ *      row is finished or `max_new_tokens` is reached.
+ * LoRA: if the model carries an unmerged adapter, it is merged into the base weights for the duration of
+ * the call (one matmul per layer instead of three) and unmerged afterwards, also on error.
+ *
+ * Log-probs returned are log softmax(logits / temperature) of each sampled token, before top-k / top-p:
+ * TRL computes `old_per_token_logps` the same way (logits divided by the sampling temperature), so GRPO's
+ * importance ratio starts at exactly 1. Greedy uses temperature 1.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../util/rng';
+import { checkSampling, DEFAULT_SAMPLING, sampleRow, type SamplingOptions } from './sampling';
+
+/** What generate needs from a causal LM (Qwen2ForCausalLM satisfies it). The cache type is opaque here. */
+export interface CausalLM<KV = unknown> {
+  forward(
+    input_ids: tf.Tensor2D,
+    opts?: { past_key_values?: KV; attention_mask?: tf.Tensor2D; position_ids?: tf.Tensor2D },
+  ): { logits: tf.Tensor3D; past_key_values: KV };
+}
+
+/** Hooks to merge an adapter for sampling; `generate` calls merge before and unmerge after. */
+export interface LoraMergeHooks {
+  merge(): void;
+  unmerge(): void;
+}
+
+/** Options with Hugging Face `GenerationConfig` names. */
+export interface GenerateOptions extends Partial<SamplingOptions> {
+  /** Upper bound on completion length (tokens). */
+  max_new_tokens: number;
+  /** Token ids that end a sequence (EOS, `<|im_end|>`); the stop token itself is part of the completion. */
+  stop_token_ids?: readonly number[];
+  /** Filler for left padding of prompts and for finished rows. */
+  pad_token_id: number;
+  /** Seed for the sampler; ignored when `rng` is given. Default 0. */
+  seed?: number;
+  /** Sampler stream to draw from (advanced in place, so successive calls continue one stream). */
+  rng?: Rng;
+  /** false = recompute the whole sequence every step (no cache). Only for checks; quadratic cost. */
+  use_cache?: boolean;
+  /** Merge/unmerge hooks for a LoRA adapter (see `loraHooks` in the caller); omitted = nothing to merge. */
+  lora?: LoraMergeHooks;
+}
+
+export type FinishReason = 'stop' | 'length';
+
+/** Result of `generate`; every array has one entry per prompt, in prompt order. */
+export interface GenerateOutput {
+  /** Completion ids, all rows the same length (the number of decode steps run); `pad_token_id` after a stop. */
+  sequences: number[][];
+  /** 1 for generated tokens up to and including the stop token, 0 after (TRL's `completion_mask`). */
+  completion_mask: number[][];
+  /** log p(token) under softmax(logits / temperature) for each generated token; 0 where the mask is 0. */
+  logprobs: number[][];
+  /** 'stop' when a stop token was sampled, 'length' when `max_new_tokens` ran out. */
+  finish_reasons: FinishReason[];
+  /** Sequence lengths passed to `forward`, in call order (prefill P, then 1 per decode step): a cost trace. */
+  forward_lengths: number[];
+}
+
+/**
+ * Generate completions for a batch of token-id prompts. See the file header for the algorithm and costs.
+ * Leaves `tf.memory().numTensors` as it found it.
+ */
+export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (readonly number[])[], opts: GenerateOptions): Promise<GenerateOutput> {
+  const o: SamplingOptions = {
+    do_sample: opts.do_sample ?? DEFAULT_SAMPLING.do_sample,
+    temperature: opts.temperature ?? DEFAULT_SAMPLING.temperature,
+    top_k: opts.top_k ?? DEFAULT_SAMPLING.top_k,
+    top_p: opts.top_p ?? DEFAULT_SAMPLING.top_p,
+  };
+  checkSampling(o);
+  const B = prompts.length;
+  if (B === 0) return { sequences: [], completion_mask: [], logprobs: [], finish_reasons: [], forward_lengths: [] };
+  if (!Number.isInteger(opts.max_new_tokens) || opts.max_new_tokens < 1) {
+    throw new RangeError(`max_new_tokens must be an integer >= 1, got ${opts.max_new_tokens}`);
+  }
+  prompts.forEach((p, i) => {
+    if (p.length === 0) throw new RangeError(`generate: prompt ${i} is empty`);
+  });
+  const rng = opts.rng ?? new Rng(opts.seed ?? 0);
+  const stop = new Set(opts.stop_token_ids ?? []);
+  const pad = opts.pad_token_id;
+  const useCache = opts.use_cache ?? true;
+
+  // Left padding. ids / mask / positions are kept in JS and grown by one column per step.
+  const P = Math.max(...prompts.map((p) => p.length));
+  const rows: number[][] = prompts.map((p) => [...new Array<number>(P - p.length).fill(pad), ...p]);
+  const mask: number[][] = prompts.map((p) => [...new Array<number>(P - p.length).fill(0), ...new Array<number>(p.length).fill(1)]);
+  const pos: number[][] = prompts.map((p) => [...new Array<number>(P - p.length).fill(0), ...p.map((_, j) => j)]);
+
+  const out: GenerateOutput = {
+    sequences: prompts.map(() => []),
+    completion_mask: prompts.map(() => []),
+    logprobs: prompts.map(() => []),
+    finish_reasons: prompts.map(() => 'length' as FinishReason),
+    forward_lengths: [],
+  };
+  const done = new Array<boolean>(B).fill(false);
+
+  let cache: KV | undefined;
+  let scratch: Float64Array | undefined;
+  opts.lora?.merge();
+  try {
+    // Prefill (or, without a cache, the full sequence every step). Returns the [B, V] last-position logits.
+    const step = (first: boolean): tf.Tensor2D => {
+      const T = first || !useCache ? rows[0].length : 1;
+      const from = rows[0].length - T;
+      out.forward_lengths.push(T);
+      return tf.tidy(() => {
+        const ids = tf.tensor2d(rows.map((r) => r.slice(from)), [B, T], 'int32');
+        const am = tf.tensor2d(mask, [B, rows[0].length], 'int32');
+        const pid = tf.tensor2d(pos.map((r) => r.slice(from)), [B, T], 'int32');
+        const res = model.forward(ids, { past_key_values: useCache ? cache : undefined, attention_mask: am, position_ids: pid });
+        const next = res.past_key_values;
+        if (useCache) {
+          keepAll(next);
+          if (cache !== undefined) disposeReplaced(cache, next);
+          cache = next;
+        }
+        const V = res.logits.shape[2];
+        // [B, T, V] -> [B, V]: only the last position is ever read back.
+        return (T === 1 ? res.logits.reshape([B, V]) : res.logits.slice([0, T - 1, 0], [B, 1, V]).reshape([B, V])) as tf.Tensor2D;
+      });
+    };
+
+    let last = step(true);
+    for (let s = 0; s < opts.max_new_tokens; s++) {
+      const V = last.shape[1];
+      // The one sync point per step: [B, V] floats from the backend to JS.
+      const buf = (await last.data()) as Float32Array;
+      last.dispose();
+      if (o.do_sample && (!scratch || scratch.length < V)) scratch = new Float64Array(V);
+      for (let b = 0; b < B; b++) {
+        let tok = pad;
+        if (!done[b]) {
+          const { token, logprob } = sampleRow(buf, b * V, V, o, rng, scratch);
+          tok = token;
+          out.sequences[b].push(token);
+          out.completion_mask[b].push(1);
+          out.logprobs[b].push(logprob);
+          if (stop.has(token)) {
+            done[b] = true;
+            out.finish_reasons[b] = 'stop';
+          }
+        } else {
+          out.sequences[b].push(pad);
+          out.completion_mask[b].push(0);
+          out.logprobs[b].push(0);
+        }
+        rows[b].push(tok);
+        mask[b].push(1); // as HF: the mask grows with ones for every row; finished rows' outputs are ignored
+        pos[b].push(pos[b][pos[b].length - 1] + 1);
+      }
+      if (s === opts.max_new_tokens - 1 || done.every((d) => d)) break;
+      last = step(false);
+    }
+  } finally {
+    if (cache !== undefined) tf.dispose(tensorsIn(cache));
+    opts.lora?.unmerge();
+  }
+  return out;
+}
+
+/** Every tf.Tensor reachable from a value (arrays, plain objects and class instances' own fields). */
+export function tensorsIn(x: unknown, acc: tf.Tensor[] = [], seen = new Set<unknown>()): tf.Tensor[] {
+  if (x === null || typeof x !== 'object' || seen.has(x)) return acc;
+  seen.add(x);
+  if (x instanceof tf.Tensor) {
+    acc.push(x);
+    return acc;
+  }
+  if (ArrayBuffer.isView(x)) return acc;
+  for (const v of Array.isArray(x) ? x : Object.values(x as object)) tensorsIn(v, acc, seen);
+  return acc;
+}
+
+/** Keep a cache's tensors alive past the tf.tidy that created them. */
+function keepAll(cache: unknown): void {
+  for (const t of tensorsIn(cache)) tf.keep(t);
+}
+
+/** Dispose the tensors of the old cache that the new one does not reuse. */
+function disposeReplaced(old: unknown, next: unknown): void {
+  const live = new Set(tensorsIn(next));
+  for (const t of tensorsIn(old)) if (!live.has(t)) t.dispose();
+}
