@@ -1,0 +1,79 @@
+/**
+ * Prompt formats for the tool-calling task.
+ *
+ * - `buildPrompt`: the course's single-string prompt (instructions with the output shape, the tool list as
+ *   pretty JSON, "User request: ..."), extended to describe ask_user and refuse. It is the `prompt` column.
+ * - `buildMessages` / `compactSystemPrompt`: the chat form our small model trains on. The system prompt is
+ *   one short line per tool instead of the JSON Schema list, because the model is tiny: its context is short,
+ *   every prompt token costs compute in every SFT and GRPO step, and the schema's prose adds nothing the
+ *   model can use that the signature does not already say.
+ *
+ * What this is not: a chat template (the tokenizer renders messages to tokens).
+ */
+import { TRAIN_TOOLS, type ToolSpec } from './tools';
+
+/** The tool list as the course prints it: name, description, JSON Schema parameters (no internal fields). */
+export function toolListJson(tools: readonly ToolSpec[] = TRAIN_TOOLS): string {
+  const visible = tools.map((t) => ({ name: t.name, description: t.description, parameters: t.parameters }));
+  return JSON.stringify(visible, null, 2);
+}
+
+/** The course's prompt: instructions, available tools (pretty JSON), and the user request. */
+export function buildPrompt(query: string, tools: readonly ToolSpec[] = TRAIN_TOOLS): string {
+  return (
+    'You are a financial assistant. Choose exactly one tool call if a tool is needed. ' +
+    'Return only JSON with this shape: {"name": "...", "arguments": {...}}. ' +
+    'If no tool is needed, return {"name": "no_call", "arguments": {}}. ' +
+    'If a required argument is missing, return ' +
+    '{"name": "ask_user", "arguments": {"missing": ["<argument name>", ...], "question": "..."}}. ' +
+    'If the request is harmful or out of scope, return {"name": "refuse", "arguments": {"reason": "..."}}.\n\n' +
+    `Available tools:\n${toolListJson(tools)}\n\n` +
+    `User request: ${query}\n`
+  );
+}
+
+/** A few words after a signature, only where the name alone is ambiguous; other names speak for themselves. */
+const GLOSS: Record<string, string> = {
+  get_stock_price: 'close',
+  get_profit: 'net income',
+  get_exchange_rate: 'rate only',
+};
+
+/**
+ * `name(arg,date:YYYY-MM-DD,side:buy|sell) [gloss]`. Only formats and enums are spelled out; plain types are
+ * left to the examples the model trains on (numbers unquoted, years as integers).
+ */
+function signature(t: ToolSpec): string {
+  const args = Object.entries(t.parameters.properties).map(([k, s]) => {
+    const ty = s.format === 'date' ? 'YYYY-MM-DD' : s.enum ? s.enum.join('|') : '';
+    return ty ? `${k}:${ty}` : k;
+  });
+  const gloss = Object.prototype.hasOwnProperty.call(GLOSS, t.name) ? ' ' + GLOSS[t.name] : '';
+  return `${t.name}(${args.join(',')})${gloss}`;
+}
+
+/**
+ * The system prompt the small model sees: the output shape, one line per tool, and the three control actions.
+ * Kept compact on purpose (see the file comment); for the train tools it is under 450 characters
+ * (measured by tests/env.test.ts).
+ */
+export function compactSystemPrompt(tools: readonly ToolSpec[] = TRAIN_TOOLS): string {
+  return [
+    'Reply with one JSON call {"name":..,"arguments":{..}}',
+    ...tools.map(signature),
+    'no_call() no tool needed',
+    'ask_user(missing,question) args missing',
+    'refuse(reason) harmful',
+  ].join('\n');
+}
+
+/** Chat messages for one query: the compact system prompt, then the user's request verbatim. */
+export function buildMessages(
+  query: string,
+  tools: readonly ToolSpec[] = TRAIN_TOOLS,
+): { role: 'system' | 'user'; content: string }[] {
+  return [
+    { role: 'system', content: compactSystemPrompt(tools) },
+    { role: 'user', content: query },
+  ];
+}
