@@ -251,6 +251,7 @@ export class ChatTokenizer {
       if (this.tok.id_to_token(id) === undefined) continue; // a hole in the id range
       keep.push(id);
     }
+    if (keep.length === 0) return ''; // the JS library refuses an empty list
     return this.tok.decode(keep, { skip_special_tokens: false, clean_up_tokenization_spaces: this.cleanUp });
   }
 
