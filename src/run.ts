@@ -14,6 +14,8 @@ interface Command {
 
 // One line per command. Keep `summary` true: it is what `run.ts --help` prints.
 const COMMANDS: Record<string, Command> = {
+  verify: { summary: 'score completions against gold calls (reward + components + reason per row)', load: () => import('./cli/verify') },
+  eval: { summary: 'four metrics, per behaviour/tool breakdown and name confusion matrix of predictions', load: () => import('./cli/eval') },
 };
 
 /** What runs when no command is given. */

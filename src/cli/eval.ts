@@ -1,0 +1,85 @@
+/**
+ * `npx tsx src/run.ts eval --predictions FILE.jsonl [--out FILE.json]`
+ *
+ * Evaluates a file of predictions - rows `{completion, gold_call, expected_result, behavior?, tool?}` - with
+ * the course's four metrics, per behaviour and per tool, and a function-name confusion matrix. Prints them as
+ * danfojs tables and writes the full report as JSON. Bad lines are reported as FILE:LINE and left out.
+ *
+ * Not a generation command: producing the completions is the model's job (see the training commands).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { flagsHelp, parseFlags } from '../util/args';
+import type { FlagSpec } from '../util/args';
+import { resolveUserPath } from '../util/paths';
+import { confusionTableRows, evaluate, metricsTableRows } from '../verify/metrics';
+import { readCompletionRows } from './verify';
+import type { JsonlLine } from './verify';
+
+const FLAGS: Record<string, FlagSpec> = {
+  predictions: { type: 'string', help: 'JSONL file of {completion, gold_call, expected_result, behavior?, tool?} rows (required)' },
+  out: { type: 'string', help: 'where to write the JSON report (default: PREDICTIONS with .eval.json)' },
+  lenient: { type: 'bool', help: 'also accept a ```json fence or <tool_call> wrapper', default: false },
+};
+
+export const help = `Evaluate predictions: the four metrics, per behaviour and per tool, and a confusion matrix.
+
+usage: npx tsx src/run.ts eval --predictions FILE.jsonl [--out FILE.json]
+
+${flagsHelp(FLAGS)}`;
+
+export async function main(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, FLAGS);
+  if (typeof flags.predictions !== 'string') {
+    console.error('error: --predictions FILE.jsonl is required\n(see --help)');
+    return 2;
+  }
+  const input = resolveUserPath(flags.predictions);
+  let lines: JsonlLine[];
+  try {
+    lines = readCompletionRows(input);
+  } catch (e) {
+    console.error(`error: cannot read ${input}: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+  const good = lines.filter((l): l is Extract<JsonlLine, { ok: true }> => l.ok);
+  for (const l of lines) if (!l.ok) console.error(`error: ${l.error} (row left out)`);
+
+  const report = evaluate(good.map((l) => l.row.completion), good.map((l) => l.row), { lenient: flags.lenient === true });
+  for (const e of report.errors) console.error(`error: ${input}:${good[e.index].line}: ${e.error} (row left out)`);
+
+  // danfojs (and the TensorFlow.js it re-exports) is loaded only here, so `verify` and the library stay light.
+  const { frame } = await import('../report/tables');
+  console.log(`eval: ${report.n} rows scored from ${input} (${lines.length - good.length + report.errors.length} left out)\n`);
+  console.log('metrics (fractions of rows; reward_* = mean reward per mode)');
+  frame(metricsTableRows(report)).print();
+  console.log('function-name confusion (rows: gold name, columns: predicted name)');
+  const conf = confusionTableRows(report.confusion);
+  if (conf.length) frame(conf).print();
+  else console.log('  (no rows)');
+  const unknown = Object.entries(report.unknown_names);
+  if (unknown.length) {
+    console.log(`names outside the catalog: ${unknown.slice(0, 10).map(([k, n]) => `${JSON.stringify(k)} x${n}`).join(', ')}${unknown.length > 10 ? ', ...' : ''}`);
+  }
+
+  const ext = path.extname(input);
+  const out = resolveUserPath(typeof flags.out === 'string' ? flags.out : (ext ? input.slice(0, -ext.length) : input) + '.eval.json');
+  const json = {
+    predictions: input,
+    left_out: [
+      ...lines.filter((l) => !l.ok).map((l) => ({ line: l.line, error: (l as { error: string }).error })),
+      ...report.errors.map((e) => ({ line: good[e.index].line, error: e.error })),
+    ],
+    ...report,
+    errors: undefined,
+  };
+  try {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, JSON.stringify(json, null, 2) + '\n');
+  } catch (e) {
+    console.error(`error: cannot write ${out}: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+  console.log(`wrote ${out}`);
+  return 0;
+}
