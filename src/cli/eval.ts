@@ -49,13 +49,14 @@ export async function main(argv: string[]): Promise<number> {
   for (const e of report.errors) console.error(`error: ${input}:${good[e.index].line}: ${e.error} (row left out)`);
 
   // danfojs (and the TensorFlow.js it re-exports) is loaded only here, so `verify` and the library stay light.
-  const { frame } = await import('../report/tables');
+  const dfd = await import('danfojs-node');
+  const print = (rows: Record<string, string | number>[]) => printTable(dfd, rows);
   console.log(`eval: ${report.n} rows scored from ${input} (${lines.length - good.length + report.errors.length} left out)\n`);
   console.log('metrics (fractions of rows; reward_* = mean reward per mode)');
-  frame(metricsTableRows(report)).print();
+  print(metricsTableRows(report));
   console.log('function-name confusion (rows: gold name, columns: predicted name)');
   const conf = confusionTableRows(report.confusion);
-  if (conf.length) frame(conf).print();
+  if (conf.length) print(conf);
   else console.log('  (no rows)');
   const unknown = Object.entries(report.unknown_names);
   if (unknown.length) {
@@ -68,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     predictions: input,
     left_out: [
       ...lines.filter((l) => !l.ok).map((l) => ({ line: l.line, error: (l as { error: string }).error })),
-      ...report.errors.map((e) => ({ line: good[e.index].line, error: e.error })),
+      ...report.errors.map((e) => ({ line: good[e.index].line, error: `${input}:${good[e.index].line}: ${e.error}` })),
     ],
     ...report,
     errors: undefined,
@@ -82,4 +83,22 @@ export async function main(argv: string[]): Promise<number> {
   }
   console.log(`wrote ${out}`);
   return 0;
+}
+
+/**
+ * Print rows as a danfojs table with every row shown and columns as wide as their content (danfojs's defaults
+ * cut at 10 rows and 16 characters, which hides most tool names).
+ */
+function printTable(dfd: typeof import('danfojs-node'), rows: Record<string, string | number>[]): void {
+  const columns = Object.keys(rows[0]);
+  const widths: Record<number, { width: number }> = { 0: { width: String(rows.length).length } };
+  columns.forEach((c, i) => {
+    const w = Math.max(c.length, ...rows.map((r) => String(r[c]).length));
+    widths[i + 1] = { width: Math.min(Math.max(w, 3), 32) };
+  });
+  const df = new dfd.DataFrame(rows.map((r) => columns.map((c) => r[c])), {
+    columns,
+    config: { tableMaxRow: rows.length, tableMaxColInConsole: columns.length + 1, tableDisplayConfig: { columns: widths } },
+  });
+  df.print();
 }
