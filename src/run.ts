@@ -16,6 +16,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   verify: { summary: 'score completions against gold calls (reward + components + reason per row)', load: () => import('./cli/verify') },
   eval: { summary: 'four metrics, per behaviour/tool breakdown and name confusion matrix of predictions', load: () => import('./cli/eval') },
+  logits: { summary: 'print a checkpoint\'s logits (and a greedy KV-cache continuation) for given ids, as JSON', load: () => import('./cli/logits') },
 };
 
 /** What runs when no command is given. */

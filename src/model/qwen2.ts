@@ -1,0 +1,384 @@
+/**
+ * Qwen2ForCausalLM in TensorFlow.js: a Qwen2 / Qwen2.5 decoder with Hugging Face tensor names kept verbatim,
+ * a per-layer KV cache, left-padding masks, loading/saving in HF layout, and LoRA hooks (see lora.ts).
+ *
+ *   embed_tokens -> L x [ RMSNorm -> GQA self-attention (RoPE, q/k/v biases) -> +residual
+ *                         RMSNorm -> SwiGLU MLP -> +residual ] -> RMSNorm -> lm_head (tied or not)
+ *
+ * What it is not: a sampler (generate.ts), a tokenizer (tokenizer.ts) or a loss (logprobs.ts, src/train).
+ * The hot ops (linear+LoRA, attention core, embedding, head) live in kernels.ts with hand-written gradients,
+ * because autodiff of matMul on wasm is slow (STACK.md). Everything else here is autodiffed tf ops.
+ *
+ * Ownership: `forward` returns new tensors (logits and the new cache); the caller disposes them, and disposes
+ * the cache it passed in once it no longer needs it (`disposeCache`). Weights are tf.Variables owned by the model.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Qwen2Config, headDim, loadConfig, saveConfig, validateConfig } from './config';
+import { RawTensor, readCheckpointWeights, takeTensor, writeSafetensors } from './safetensors';
+import { attention, embedding, headLogprobs, linear } from './kernels';
+import { Rng } from '../util/rng';
+
+/** One layer's cache: keys/values after RoPE, [B, num_key_value_heads, T_past, head_dim]. */
+export interface LayerCache {
+  key: tf.Tensor4D;
+  value: tf.Tensor4D;
+}
+/** past_key_values: one entry per decoder layer. */
+export type KVCache = LayerCache[];
+
+export interface ForwardOptions {
+  /** The cache from the previous call (not disposed here). */
+  past_key_values?: KVCache;
+  /** [B, past + T], 1 = real token, 0 = padding (left padding). Default: all ones. */
+  attention_mask?: tf.Tensor2D;
+  /**
+   * [B, T] int32. Default: from attention_mask as HF generate does (cumsum(mask) - 1, pads at 1), else
+   * past .. past+T-1.
+   */
+  position_ids?: tf.Tensor2D;
+  /** Return the new cache (default true). Training passes false. */
+  use_cache?: boolean;
+}
+
+export interface ForwardOutput {
+  /** [B, T, V] */
+  logits: tf.Tensor3D;
+  /** New cache (past + these T positions); empty when use_cache is false. */
+  past_key_values: KVCache;
+}
+
+/** LoRA weights of one projection (see lora.ts). */
+export interface LoraModule {
+  /** [r, in] */
+  A: tf.Variable;
+  /** [out, r] */
+  B: tf.Variable;
+}
+
+/** The 7 projection kinds of a decoder layer, HF names. */
+export const PROJECTIONS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+export type Projection = (typeof PROJECTIONS)[number];
+
+/** Module path of a projection, e.g. `model.layers.3.self_attn.q_proj`. */
+export function projectionPath(layer: number, p: Projection): string {
+  const block = p === 'gate_proj' || p === 'up_proj' || p === 'down_proj' ? 'mlp' : 'self_attn';
+  return `model.layers.${layer}.${block}.${p}`;
+}
+
+/** [in, out] features of a projection. */
+export function projectionShape(c: Qwen2Config, p: Projection): [number, number] {
+  const hd = headDim(c);
+  const d = c.hidden_size;
+  switch (p) {
+    case 'q_proj':
+      return [d, c.num_attention_heads * hd];
+    case 'k_proj':
+    case 'v_proj':
+      return [d, c.num_key_value_heads * hd];
+    case 'o_proj':
+      return [c.num_attention_heads * hd, d];
+    case 'gate_proj':
+    case 'up_proj':
+      return [d, c.intermediate_size];
+    case 'down_proj':
+      return [c.intermediate_size, d];
+  }
+}
+
+/** Every weight of the checkpoint with its HF name and shape (lm_head.weight only when untied). */
+export function weightShapes(c: Qwen2Config): [string, number[]][] {
+  const out: [string, number[]][] = [['model.embed_tokens.weight', [c.vocab_size, c.hidden_size]]];
+  for (let l = 0; l < c.num_hidden_layers; l++) {
+    out.push([`model.layers.${l}.input_layernorm.weight`, [c.hidden_size]]);
+    for (const p of PROJECTIONS) {
+      const [i, o] = projectionShape(c, p);
+      const base = projectionPath(l, p);
+      out.push([`${base}.weight`, [o, i]]);
+      if (p === 'q_proj' || p === 'k_proj' || p === 'v_proj') out.push([`${base}.bias`, [o]]);
+    }
+    out.push([`model.layers.${l}.post_attention_layernorm.weight`, [c.hidden_size]]);
+  }
+  out.push(['model.norm.weight', [c.hidden_size]]);
+  if (!c.tie_word_embeddings) out.push(['lm_head.weight', [c.vocab_size, c.hidden_size]]);
+  return out;
+}
+
+const NEG = -1e9;
+
+export class Qwen2ForCausalLM {
+  readonly config: Qwen2Config;
+  /** Base weights by HF name. All trainable (full fine-tuning) until LoRA is added. */
+  readonly params = new Map<string, tf.Variable>();
+  /** LoRA adapters by module path (filled by lora.ts). */
+  readonly lora = new Map<string, LoraModule>();
+  /** The adapter's settings (PEFT names) once lora.ts added one. */
+  loraConfig: { r: number; lora_alpha: number; lora_dropout: number; target_modules: string[]; use_rslora?: boolean } | undefined;
+  /** lora_alpha / r; set by lora.ts. */
+  loraScaling = 0;
+  /** lora_dropout probability; applied only when `training` is true. */
+  loraDropout = 0;
+  /** false = forward ignores the adapters (the GRPO reference model = the base). */
+  loraEnabled = true;
+  /** true while the adapters are merged into the base weights (lora.ts). */
+  loraMerged = false;
+  /** Training mode: enables LoRA dropout. */
+  training = false;
+  /** Seeded stream for dropout masks. */
+  dropoutRng = new Rng(0);
+
+  /** Pre-transposed frozen weights, [in, out], keyed by name; invalidated when the variable's data changes. */
+  private transposed = new Map<string, { dataId: object; t: tf.Tensor2D }>();
+  private ropeCos: tf.Tensor2D;
+  private ropeSin: tf.Tensor2D;
+
+  constructor(config: Qwen2Config, weights: Map<string, Float32Array | RawTensor>) {
+    this.config = config;
+    for (const [name, shape] of weightShapes(config)) {
+      const w = weights.get(name);
+      if (!w) throw new Error(`Qwen2ForCausalLM: missing weight '${name}'`);
+      const data = w instanceof Float32Array ? w : w.data;
+      this.params.set(name, makeVariable(data, shape));
+    }
+    // RoPE tables [max_position_embeddings, head_dim]: cos, and sin with the rotate_half sign folded in
+    // (rotate_half(x) = cat(-x2, x1) = reverse-halves(x) * [-1.., +1..]).
+    const hd = headDim(config);
+    const half = hd / 2;
+    const P = config.max_position_embeddings;
+    const cos = new Float32Array(P * hd);
+    const sin = new Float32Array(P * hd);
+    for (let p = 0; p < P; p++) {
+      for (let i = 0; i < half; i++) {
+        const invFreq = 1 / Math.pow(config.rope_theta, (2 * i) / hd);
+        const a = p * invFreq;
+        cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(a);
+        sin[p * hd + i] = -Math.sin(a);
+        sin[p * hd + i + half] = Math.sin(a);
+      }
+    }
+    this.ropeCos = tf.keep(tf.tensor2d(cos, [P, hd]));
+    this.ropeSin = tf.keep(tf.tensor2d(sin, [P, hd]));
+  }
+
+  /** Load `config.json` + `model.safetensors` (or a sharded index) from a Hugging Face model directory. */
+  static async fromPretrained(dir: string): Promise<Qwen2ForCausalLM> {
+    const config = loadConfig(dir);
+    const tensors = readCheckpointWeights(dir);
+    const file = fs.existsSync(path.join(dir, 'model.safetensors')) ? path.join(dir, 'model.safetensors') : path.join(dir, 'model.safetensors.index.json');
+    const weights = new Map<string, RawTensor>();
+    for (const [name, shape] of weightShapes(config)) weights.set(name, takeTensor(tensors, name, shape, file));
+    return new Qwen2ForCausalLM(config, weights);
+  }
+
+  /**
+   * A randomly initialised model, like HF's `_init_weights`: linear and embedding weights ~ N(0, initializer_range),
+   * biases 0, norms 1. Same seed => same weights.
+   */
+  static random(config: Qwen2Config | Record<string, unknown>, seed: number): Qwen2ForCausalLM {
+    const c = validateConfig(config as Record<string, unknown>, 'config');
+    const std = typeof c.initializer_range === 'number' ? c.initializer_range : 0.02;
+    const rng = new Rng(seed);
+    const weights = new Map<string, Float32Array>();
+    for (const [name, shape] of weightShapes(c)) {
+      const n = shape.reduce((a, s) => a * s, 1);
+      const data = new Float32Array(n);
+      if (name.endsWith('norm.weight')) data.fill(1);
+      else if (!name.endsWith('.bias')) for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
+      weights.set(name, data);
+    }
+    return new Qwen2ForCausalLM(c, weights);
+  }
+
+  /** Write `config.json` and `model.safetensors` (F32, HF names) to `dir`. Writes the weights as they are now. */
+  async savePretrained(dir: string): Promise<void> {
+    fs.mkdirSync(dir, { recursive: true });
+    saveConfig(this.config, dir);
+    const out = new Map<string, { shape: number[]; data: Float32Array }>();
+    for (const [name, v] of this.params) out.set(name, { shape: v.shape.slice(), data: (await v.data()) as Float32Array });
+    writeSafetensors(path.join(dir, 'model.safetensors'), out);
+  }
+
+  /** Base weights that are trainable, then the LoRA A/B (those with trainable = true). */
+  trainableVariables(): tf.Variable[] {
+    const out: tf.Variable[] = [];
+    for (const v of this.params.values()) if (v.trainable) out.push(v);
+    for (const m of this.lora.values()) for (const v of [m.A, m.B]) if (v.trainable) out.push(v);
+    return out;
+  }
+
+  /** Free every tensor the model owns. */
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    for (const m of this.lora.values()) {
+      m.A.dispose();
+      m.B.dispose();
+    }
+    for (const e of this.transposed.values()) e.t.dispose();
+    this.params.clear();
+    this.lora.clear();
+    this.transposed.clear();
+    this.ropeCos.dispose();
+    this.ropeSin.dispose();
+  }
+
+  /** W^T for a frozen weight, cached until the variable's data changes (assign gives it a new dataId). */
+  private frozenT(name: string): tf.Tensor2D | undefined {
+    const v = this.params.get(name)!;
+    if (v.trainable) return undefined;
+    const e = this.transposed.get(name);
+    if (e && e.dataId === v.dataId) return e.t;
+    e?.t.dispose();
+    const t = tf.keep(tf.transpose(v) as tf.Tensor2D);
+    this.transposed.set(name, { dataId: v.dataId, t });
+    return t;
+  }
+
+  /** Drop the cached transposes (after changing weights by hand). */
+  invalidateCaches(): void {
+    for (const e of this.transposed.values()) e.t.dispose();
+    this.transposed.clear();
+  }
+
+  /** A projection x [N, in] -> [N, out] with bias and (when enabled and not merged) LoRA. */
+  private proj(x: tf.Tensor2D, modulePath: string): tf.Tensor2D {
+    const W = this.params.get(`${modulePath}.weight`)!;
+    const b = this.params.get(`${modulePath}.bias`);
+    const m = this.loraEnabled && !this.loraMerged ? this.lora.get(modulePath) : undefined;
+    let lora;
+    if (m) {
+      let dropoutMask: tf.Tensor2D | undefined;
+      if (this.training && this.loraDropout > 0) {
+        const p = this.loraDropout;
+        const n = x.shape[0] * x.shape[1];
+        const data = new Float32Array(n);
+        for (let i = 0; i < n; i++) data[i] = this.dropoutRng.next() < p ? 0 : 1 / (1 - p);
+        dropoutMask = tf.tensor2d(data, x.shape);
+      }
+      lora = { A: m.A, B: m.B, scaling: this.loraScaling, dropoutMask };
+    }
+    return linear(x, { W, WT: this.frozenT(`${modulePath}.weight`), b, lora });
+  }
+
+  private rmsnorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
+    const w = this.params.get(name)!;
+    const ms = tf.mean(tf.square(x), -1, true);
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, this.config.rms_norm_eps))), w);
+  }
+
+  /** x [B, T, h, hd] -> RoPE'd, with cos/sin [B, T, 1, hd]. */
+  private rope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
+    const [b, t, h, hd] = x.shape;
+    const swapped = tf.reverse(x.reshape([b, t, h, 2, hd / 2]), 3).reshape([b, t, h, hd]);
+    return tf.add(tf.mul(x, cos), tf.mul(swapped, sin));
+  }
+
+  /**
+   * The decoder up to the final norm: hidden states [B*T, d] plus the new cache.
+   * Shared by `forward` (logits) and logprobs.ts (fused head + log-softmax).
+   */
+  forwardHidden(input_ids: tf.Tensor2D, opts: ForwardOptions = {}): { hidden: tf.Tensor2D; past_key_values: KVCache } {
+    const c = this.config;
+    const [B, T] = input_ids.shape;
+    const H = c.num_attention_heads;
+    const KV = c.num_key_value_heads;
+    const G = H / KV;
+    const hd = headDim(c);
+    const d = c.hidden_size;
+    const past = opts.past_key_values?.[0]?.key.shape[2] ?? 0;
+    const Tk = past + T;
+    const useCache = opts.use_cache ?? true;
+    if (opts.past_key_values && opts.past_key_values.length !== c.num_hidden_layers) {
+      throw new Error(`forward: past_key_values has ${opts.past_key_values.length} layers, model has ${c.num_hidden_layers}`);
+    }
+    if (opts.attention_mask && (opts.attention_mask.shape[0] !== B || opts.attention_mask.shape[1] !== Tk)) {
+      throw new Error(`forward: attention_mask is [${opts.attention_mask.shape}], expected [${B}, ${Tk}] (past ${past} + ${T} new)`);
+    }
+    // Positions [B, T] and the additive mask [B|1, 1, G*T, Tk].
+    let pos: tf.Tensor2D;
+    if (opts.position_ids) pos = opts.position_ids.toInt();
+    else if (opts.attention_mask) {
+      const m = opts.attention_mask.toInt();
+      const cum = tf.sub(tf.cumsum(m, 1), tf.scalar(1, 'int32'));
+      const full = tf.where(tf.equal(m, 0), tf.onesLike(cum), cum) as tf.Tensor2D;
+      pos = T === Tk ? full : (tf.slice(full, [0, past], [B, T]) as tf.Tensor2D);
+    } else pos = tf.add(tf.range(past, Tk, 1, 'int32').reshape([1, T]), tf.zeros([B, T], 'int32')) as tf.Tensor2D;
+    const cos = tf.gather(this.ropeCos, pos).reshape([B, T, 1, hd]) as tf.Tensor4D;
+    const sin = tf.gather(this.ropeSin, pos).reshape([B, T, 1, hd]) as tf.Tensor4D;
+    const causal = new Float32Array(T * Tk);
+    for (let i = 0; i < T; i++) for (let j = 0; j < Tk; j++) causal[i * Tk + j] = j <= past + i ? 0 : NEG;
+    let maskAdd: tf.Tensor4D = tf.tensor4d(causal, [1, 1, T, Tk]);
+    if (opts.attention_mask) {
+      const pad = tf.mul(tf.sub(1, opts.attention_mask.toFloat()), NEG).reshape([B, 1, 1, Tk]);
+      maskAdd = tf.add(maskAdd, pad) as tf.Tensor4D; // [B, 1, T, Tk]
+    }
+    if (G > 1) {
+      const mb = maskAdd.shape[0];
+      maskAdd = tf.tile(maskAdd.reshape([mb, 1, 1, T, Tk]), [1, 1, G, 1, 1]).reshape([mb, 1, G * T, Tk]) as tf.Tensor4D;
+    }
+
+    const newCache: KVCache = [];
+    let x = embedding(this.params.get('model.embed_tokens.weight')!, input_ids.reshape([B * T]).toInt() as tf.Tensor1D); // [N, d]
+    for (let l = 0; l < c.num_hidden_layers; l++) {
+      const h = this.rmsnorm(x, `model.layers.${l}.input_layernorm.weight`);
+      const q = this.rope(this.proj(h, projectionPath(l, 'q_proj')).reshape([B, T, H, hd]), cos, sin);
+      let k = tf.transpose(this.rope(this.proj(h, projectionPath(l, 'k_proj')).reshape([B, T, KV, hd]), cos, sin), [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
+      let v = tf.transpose(this.proj(h, projectionPath(l, 'v_proj')).reshape([B, T, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+      if (opts.past_key_values) {
+        k = tf.concat([opts.past_key_values[l].key, k], 2);
+        v = tf.concat([opts.past_key_values[l].value, v], 2);
+      }
+      if (useCache) newCache.push({ key: k, value: v });
+      // Query heads grouped by kv head: [B, H, T, hd] -> [B*KV, G*T, hd] (HF repeat_kv: head j uses kv head j // G).
+      const q3 = tf.transpose(q, [0, 2, 1, 3]).reshape([B * KV, G * T, hd]) as tf.Tensor3D;
+      const ctx = attention(q3, k.reshape([B * KV, Tk, hd]), v.reshape([B * KV, Tk, hd]), maskAdd, KV, 1 / Math.sqrt(hd));
+      const ctx2 = tf.transpose(ctx.reshape([B, H, T, hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
+      x = tf.add(x, this.proj(ctx2, projectionPath(l, 'o_proj')));
+      const h2 = this.rmsnorm(x, `model.layers.${l}.post_attention_layernorm.weight`);
+      const g = this.proj(h2, projectionPath(l, 'gate_proj'));
+      const u = this.proj(h2, projectionPath(l, 'up_proj'));
+      x = tf.add(x, this.proj(tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D, projectionPath(l, 'down_proj')));
+    }
+    void d;
+    return { hidden: this.rmsnorm(x, 'model.norm.weight'), past_key_values: newCache };
+  }
+
+  /** The LM head weight [V, d]: lm_head.weight, or the embedding when tied. */
+  headWeightName(): string {
+    return this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
+  }
+
+  /** Logits [B, T, V] for input_ids [B, T], with an optional cache / padding mask / positions. */
+  forward(input_ids: tf.Tensor2D, opts: ForwardOptions = {}): ForwardOutput {
+    return tf.tidy((): ForwardOutput & tf.TensorContainerObject => {
+      const [B, T] = input_ids.shape;
+      const { hidden, past_key_values } = this.forwardHidden(input_ids, opts);
+      const name = this.headWeightName();
+      const logits = linear(hidden, { W: this.params.get(name)!, WT: this.frozenT(name) }).reshape([B, T, this.config.vocab_size]) as tf.Tensor3D;
+      return { logits, past_key_values: past_key_values as KVCache & tf.TensorContainerArray };
+    }) as ForwardOutput;
+  }
+
+  /** log p(targets) [B*T] through the fused head (see logprobs.ts for the public function). */
+  headLogprobs(hidden: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor1D {
+    const name = this.headWeightName();
+    return headLogprobs(hidden, this.params.get(name)!, this.frozenT(name), targets);
+  }
+}
+
+/** A trainable variable from data (the temporary tensor is disposed, so tf.memory() counts only the variable). */
+export function makeVariable(data: Float32Array, shape: number[]): tf.Variable {
+  const t = tf.tensor(data, shape, 'float32');
+  const v = tf.variable(t, true);
+  t.dispose();
+  return v;
+}
+
+/** Dispose every tensor of a cache. */
+export function disposeCache(cache: KVCache | undefined): void {
+  if (!cache) return;
+  for (const e of cache) {
+    e.key.dispose();
+    e.value.dispose();
+  }
+}

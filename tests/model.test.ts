@@ -1,0 +1,191 @@
+// Model core: parity with the float64 reference, KV cache, left padding, safetensors reader/writer, config
+// errors, save -> load round trip. Run: node --import tsx --test tests/model.test.ts
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../src/model/backend';
+import { Qwen2ForCausalLM, disposeCache, KVCache } from '../src/model/qwen2';
+import { readSafetensors, writeSafetensors, readCheckpointWeights } from '../src/model/safetensors';
+import { loadConfig, validateConfig } from '../src/model/config';
+import { greedyDecode } from '../src/cli/logits';
+
+const FIX = path.join('tests', 'fixtures', 'qwen2-tiny');
+const ref = JSON.parse(fs.readFileSync(path.join(FIX, 'reference.json'), 'utf8')) as {
+  input_ids: number[][];
+  logits: number[][][];
+  greedy: { prompt: number[]; new_ids: number[] };
+};
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'model-test-'));
+
+before(async () => {
+  await initBackend(process.env.TFJS_BACKEND ?? 'wasm');
+});
+
+function maxRelErr(got: number[][][], want: number[][][]): number {
+  let maxAbs = 0;
+  let maxRef = 0;
+  for (let b = 0; b < want.length; b++)
+    for (let t = 0; t < want[b].length; t++)
+      for (let v = 0; v < want[b][t].length; v++) {
+        maxAbs = Math.max(maxAbs, Math.abs(got[b][t][v] - want[b][t][v]));
+        maxRef = Math.max(maxRef, Math.abs(want[b][t][v]));
+      }
+  return maxAbs / maxRef;
+}
+
+test('parity: logits match the float64 reference to 1e-4 relative error', async () => {
+  const m = await Qwen2ForCausalLM.fromPretrained(FIX);
+  const ids = tf.tensor2d(ref.input_ids, undefined, 'int32');
+  const { logits, past_key_values } = m.forward(ids);
+  assert.deepEqual(logits.shape, [2, 11, 96]);
+  const err = maxRelErr((await logits.array()) as number[][][], ref.logits);
+  assert.ok(err < 1e-4, `relative error ${err}`);
+  tf.dispose([ids, logits]);
+  disposeCache(past_key_values);
+  m.dispose();
+});
+
+test('parity: greedy continuation through the KV cache is identical to the reference', async () => {
+  const m = await Qwen2ForCausalLM.fromPretrained(FIX);
+  const got = await greedyDecode(m, ref.greedy.prompt, ref.greedy.new_ids.length);
+  assert.deepEqual(got, ref.greedy.new_ids);
+  m.dispose();
+});
+
+test('KV cache: token-by-token logits equal the full forward', async () => {
+  const m = await Qwen2ForCausalLM.fromPretrained(FIX);
+  const ids = tf.tensor2d(ref.input_ids, undefined, 'int32');
+  const full = (await m.forward(ids, { use_cache: false }).logits.array()) as number[][][];
+  let cache: KVCache | undefined;
+  // prompt of 5, then 6 single steps
+  const steps: number[][][][] = [];
+  for (const [s, e] of [[0, 5], [5, 6], [6, 7], [7, 8], [8, 9], [9, 10], [10, 11]]) {
+    const chunk = tf.tensor2d(ref.input_ids.map((r) => r.slice(s, e)), undefined, 'int32');
+    const out = m.forward(chunk, { past_key_values: cache });
+    disposeCache(cache);
+    cache = out.past_key_values;
+    steps.push((await out.logits.array()) as number[][][]);
+    tf.dispose([chunk, out.logits]);
+  }
+  disposeCache(cache);
+  const stitched = [0, 1].map((b) => steps.flatMap((st) => st[b]));
+  assert.ok(maxRelErr(stitched, full) < 1e-5);
+  m.dispose();
+});
+
+test('left padding with attention_mask gives the unpadded logits', async () => {
+  const m = await Qwen2ForCausalLM.fromPretrained(FIX);
+  const row = ref.input_ids[1].slice(0, 7);
+  const single = (await m.forward(tf.tensor2d([row], undefined, 'int32'), { use_cache: false }).logits.array()) as number[][][];
+  const pad = 3;
+  const batch = tf.tensor2d([[0, 0, 0, ...row], ref.input_ids[0].slice(0, 10)], undefined, 'int32');
+  const mask = tf.tensor2d([[0, 0, 0, 1, 1, 1, 1, 1, 1, 1], new Array(10).fill(1)], undefined, 'int32');
+  const out = (await m.forward(batch, { attention_mask: mask, use_cache: false }).logits.array()) as number[][][];
+  assert.ok(maxRelErr([out[0].slice(pad)], single) < 1e-5);
+  assert.ok(maxRelErr([out[1]], [ref.logits[0].slice(0, 10)]) < 1e-4);
+  // and incremental decoding of the padded batch continues consistently
+  const first = m.forward(batch, { attention_mask: mask });
+  const next = tf.tensor2d([[row.length > 0 ? 5 : 0], [5]], undefined, 'int32');
+  const mask2 = tf.concat([mask, tf.ones([2, 1], 'int32')], 1) as tf.Tensor2D;
+  const step = (await m.forward(next, { attention_mask: mask2, past_key_values: first.past_key_values }).logits.array()) as number[][][];
+  const direct = (await m.forward(tf.tensor2d([[...row, 5]], undefined, 'int32'), { use_cache: false }).logits.array()) as number[][][];
+  assert.ok(maxRelErr([step[0]], [direct[0].slice(-1)]) < 1e-5);
+  disposeCache(first.past_key_values);
+  m.dispose();
+});
+
+test('random(config, seed) is deterministic and save -> load round trip is exact', async () => {
+  const cfg = loadConfig(FIX);
+  const a = Qwen2ForCausalLM.random({ ...cfg, tie_word_embeddings: false }, 7);
+  const b = Qwen2ForCausalLM.random({ ...cfg, tie_word_embeddings: false }, 7);
+  const c = Qwen2ForCausalLM.random({ ...cfg, tie_word_embeddings: false }, 8);
+  const q = 'model.layers.1.self_attn.q_proj.weight';
+  assert.deepEqual(await a.params.get(q)!.data(), await b.params.get(q)!.data());
+  assert.notDeepEqual(await a.params.get(q)!.data(), await c.params.get(q)!.data());
+  const dir = tmp();
+  await a.savePretrained(dir);
+  assert.ok(readSafetensors(path.join(dir, 'model.safetensors')).has('lm_head.weight'));
+  const back = await Qwen2ForCausalLM.fromPretrained(dir);
+  assert.equal(back.params.size, a.params.size);
+  for (const [name, v] of a.params) assert.deepEqual(await back.params.get(name)!.data(), await v.data(), name);
+  assert.equal(loadConfig(dir).tie_word_embeddings, false);
+  for (const m of [a, b, c, back]) m.dispose();
+});
+
+test('safetensors: F16 and BF16 decode to float32', () => {
+  const dir = tmp();
+  const file = path.join(dir, 'h.safetensors');
+  // 1.0, -2.0, 0.5, 65504 in f16; 1.0, -2.0, 3.140625 in bf16
+  const f16 = Buffer.from(new Uint16Array([0x3c00, 0xc000, 0x3800, 0x7bff]).buffer);
+  const bf16 = Buffer.from(new Uint16Array([0x3f80, 0xc000, 0x4049]).buffer);
+  const header = JSON.stringify({ h: { dtype: 'F16', shape: [2, 2], data_offsets: [0, 8] }, b: { dtype: 'BF16', shape: [3], data_offsets: [8, 14] } });
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(header.length));
+  fs.writeFileSync(file, Buffer.concat([len, Buffer.from(header), f16, bf16]));
+  const t = readSafetensors(file);
+  assert.deepEqual([...t.get('h')!.data], [1, -2, 0.5, 65504]);
+  assert.deepEqual(t.get('h')!.shape, [2, 2]);
+  assert.deepEqual([...t.get('b')!.data], [1, -2, 3.140625]);
+});
+
+test('safetensors: sharded checkpoint (model.safetensors.index.json) loads with the same logits', async () => {
+  const dir = tmp();
+  fs.copyFileSync(path.join(FIX, 'config.json'), path.join(dir, 'config.json'));
+  const all = readSafetensors(path.join(FIX, 'model.safetensors'));
+  const names = [...all.keys()].sort();
+  const shards = [names.slice(0, 10), names.slice(10)];
+  const weight_map: Record<string, string> = {};
+  shards.forEach((ns, i) => {
+    const f = `model-0000${i + 1}-of-00002.safetensors`;
+    writeSafetensors(path.join(dir, f), new Map(ns.map((n) => [n, all.get(n)!])));
+    for (const n of ns) weight_map[n] = f;
+  });
+  fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map }));
+  assert.equal(readCheckpointWeights(dir).size, names.length);
+  const m = await Qwen2ForCausalLM.fromPretrained(dir);
+  const out = m.forward(tf.tensor2d(ref.input_ids, undefined, 'int32'), { use_cache: false });
+  assert.ok(maxRelErr((await out.logits.array()) as number[][][], ref.logits) < 1e-4);
+  m.dispose();
+});
+
+test('safetensors: errors name the file', async () => {
+  const dir = tmp();
+  const good = fs.readFileSync(path.join(FIX, 'model.safetensors'));
+  const hlen = Number(good.readBigUInt64LE(0));
+  const cases: [string, Buffer, RegExp][] = [
+    ['short.safetensors', good.subarray(0, 5), /truncated/],
+    ['pastEOF.safetensors', good.subarray(0, 8 + hlen - 10), /runs past the end/],
+    ['corrupt.safetensors', Buffer.concat([good.subarray(0, 8), Buffer.from('{not json'.padEnd(hlen, ' ')), good.subarray(8 + hlen)]), /corrupt header/],
+    ['datatrunc.safetensors', good.subarray(0, good.length - 100), /out of range/],
+  ];
+  for (const [name, bytes, re] of cases) {
+    const f = path.join(dir, name);
+    fs.writeFileSync(f, bytes);
+    assert.throws(() => readSafetensors(f), (e: Error) => re.test(e.message) && e.message.includes(f), name);
+  }
+  assert.throws(() => readSafetensors(path.join(dir, 'nope.safetensors')), /nope\.safetensors: file not found/);
+  // missing / misshapen tensor in a model dir
+  const mdir = tmp();
+  fs.copyFileSync(path.join(FIX, 'config.json'), path.join(mdir, 'config.json'));
+  const all = readSafetensors(path.join(FIX, 'model.safetensors'));
+  all.delete('model.norm.weight');
+  writeSafetensors(path.join(mdir, 'model.safetensors'), all);
+  await assert.rejects(Qwen2ForCausalLM.fromPretrained(mdir), /model\.safetensors: missing tensor 'model\.norm\.weight'/);
+  all.set('model.norm.weight', { dtype: 'F32', shape: [31], data: new Float32Array(31) });
+  writeSafetensors(path.join(mdir, 'model.safetensors'), all);
+  await assert.rejects(Qwen2ForCausalLM.fromPretrained(mdir), /model\.safetensors: tensor 'model\.norm\.weight' has shape \[31\], expected \[32\]/);
+  fs.rmSync(path.join(mdir, 'model.safetensors'));
+  await assert.rejects(Qwen2ForCausalLM.fromPretrained(mdir), /model\.safetensors: file not found/);
+});
+
+test('config: unsupported settings are refused with the file name', () => {
+  const cfg = loadConfig(FIX) as unknown as Record<string, unknown>;
+  assert.throws(() => validateConfig({ ...cfg, model_type: 'llama' }, 'x/config.json'), /x\/config\.json: model_type/);
+  assert.throws(() => validateConfig({ ...cfg, hidden_act: 'gelu' }, 'x/config.json'), /hidden_act/);
+  assert.throws(() => validateConfig({ ...cfg, num_key_value_heads: 3 }, 'x/config.json'), /divisible/);
+  assert.throws(() => validateConfig({ ...cfg, use_sliding_window: true }, 'x/config.json'), /sliding/);
+  assert.throws(() => loadConfig(tmp()), /config\.json: file not found/);
+});
