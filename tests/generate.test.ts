@@ -55,7 +55,7 @@ function teacherLogps(m: ToyLM, prompt: number[], completion: number[], temperat
   return tf.tidy(() => {
     const ids = [...prompt, ...completion];
     const { logits } = m.forward(tf.tensor2d([ids], [1, ids.length], 'int32'));
-    const lp = tf.logSoftmax(tf.div(logits, temperature)).arraySync()[0];
+    const lp = (tf.logSoftmax(tf.div(logits, temperature)) as tf.Tensor3D).arraySync()[0];
     return completion.map((t, i) => lp[prompt.length - 1 + i][t]);
   });
 }
@@ -174,16 +174,13 @@ test('generate: stop tokens end rows (pad + mask 0 after), loop ends when all ro
   m.dispose();
 });
 
-test('generate: tf.memory().numTensors unchanged after repeated calls; LoRA hooks merge then unmerge', async () => {
+test('generate: tf.memory().numTensors unchanged after repeated calls; bad input named', async () => {
   const m = new ToyLM(6);
-  const log: string[] = [];
-  const lora = { merge: () => log.push('merge'), unmerge: () => log.push('unmerge') };
-  await generate(m, PROMPTS, { ...BASE, seed: 1, lora });
+  await generate(m, PROMPTS, { ...BASE, seed: 1 });
   const n = tf.memory().numTensors;
-  for (let i = 0; i < 3; i++) await generate(m, PROMPTS, { ...BASE, seed: i, lora, top_p: 0.9 });
+  for (let i = 0; i < 3; i++) await generate(m, PROMPTS, { ...BASE, seed: i, top_p: 0.9 });
   await generate(m, PROMPTS, { ...BASE, do_sample: false, use_cache: false });
   assert.equal(tf.memory().numTensors, n);
-  assert.deepEqual(log, new Array(4).fill(['merge', 'unmerge']).flat());
   await assert.rejects(generate(m, PROMPTS, { ...BASE, max_new_tokens: 0 }), /max_new_tokens/);
   await assert.rejects(generate(m, [[]], BASE), /prompt 0 is empty/);
   m.dispose();

@@ -16,8 +16,8 @@
  *   4. A row that samples a stop token is finished: it emits `pad_token_id` from then on (mask 0, log-prob 0).
  *      Finished rows still ride along in the batch (their tokens are ignored); the loop ends as soon as every
  *      row is finished or `max_new_tokens` is reached.
- * LoRA: if the model carries an unmerged adapter, it is merged into the base weights for the duration of
- * the call (one matmul per layer instead of three) and unmerged afterwards, also on error.
+ * LoRA: if the model carries an active, unmerged adapter, it is merged into the base weights for the duration
+ * of the call (one product per projection instead of three) and unmerged afterwards, also on error.
  *
  * Log-probs returned are log softmax(logits / temperature) of each sampled token, before top-k / top-p:
  * TRL computes `old_per_token_logps` the same way (logits divided by the sampling temperature), so GRPO's
@@ -26,6 +26,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../util/rng';
 import { checkSampling, DEFAULT_SAMPLING, sampleRow, type SamplingOptions } from './sampling';
+import { Qwen2ForCausalLM } from './qwen2';
+import { mergeLora, unmergeLora } from './lora';
 
 /** What generate needs from a causal LM (Qwen2ForCausalLM satisfies it). The cache type is opaque here. */
 export interface CausalLM<KV = unknown> {
@@ -35,11 +37,6 @@ export interface CausalLM<KV = unknown> {
   ): { logits: tf.Tensor3D; past_key_values: KV };
 }
 
-/** Hooks to merge an adapter for sampling; `generate` calls merge before and unmerge after. */
-export interface LoraMergeHooks {
-  merge(): void;
-  unmerge(): void;
-}
 
 /** Options with Hugging Face `GenerationConfig` names. */
 export interface GenerateOptions extends Partial<SamplingOptions> {
@@ -55,8 +52,12 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   rng?: Rng;
   /** false = recompute the whole sequence every step (no cache). Only for checks; quadratic cost. */
   use_cache?: boolean;
-  /** Merge/unmerge hooks for a LoRA adapter (see `loraHooks` in the caller); omitted = nothing to merge. */
-  lora?: LoraMergeHooks;
+  /**
+   * Fold an active LoRA adapter into the base weights for the call (`mergeLora`, then `unmergeLora`, which
+   * restores the base bit for bit). Default true; only a Qwen2ForCausalLM with an enabled, unmerged adapter
+   * is touched. false = run the adapter unmerged (three products per projection instead of one).
+   */
+  merge_lora?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length';
@@ -117,7 +118,9 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
 
   let cache: KV | undefined;
   let scratch: Float64Array | undefined;
-  opts.lora?.merge();
+  // Merge only an adapter that is live in forward (enabled, not yet merged); undo exactly what we did.
+  const merge = opts.merge_lora !== false && model instanceof Qwen2ForCausalLM && model.lora.size > 0 && model.loraEnabled && !model.loraMerged;
+  if (merge) mergeLora(model);
   try {
     // Prefill (or, without a cache, the full sequence every step). Returns the [B, V] last-position logits.
     const step = (first: boolean): tf.Tensor2D => {
@@ -174,7 +177,7 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
     }
   } finally {
     if (cache !== undefined) tf.dispose(tensorsIn(cache));
-    opts.lora?.unmerge();
+    if (merge) unmergeLora(model as unknown as Qwen2ForCausalLM);
   }
   return out;
 }

@@ -1,0 +1,287 @@
+/**
+ * `npm run bench [-- --backend B --preset a|b|all|qwen2.5-0.5b --torch true|false]`: speed numbers as ONE JSON
+ * object on stdout (progress on stderr).
+ *
+ * What it measures, on random weights of the shapes of bench/torch_ref.py (the PyTorch peer):
+ *   - verifier: completions checked per second (the verify helper's `benchVerifier`, when present);
+ *   - per model preset: one GRPO training step in ms (forward, clipped-ratio + k3 KL loss, backward, Adam on
+ *     the LoRA weights only, over B x T tokens whose last T-64 are the completion) and KV-cache generation
+ *     new tokens per second (B prompts of 64 tokens, 48 new tokens, LoRA merged, temperature 1 sampling);
+ *   - torch: the same two numbers from `bench/torch_ref.py` run in the same process tree right after ours,
+ *     when `/usr/bin/python3 -c 'import torch'` works, and ratios ours / torch (ms ratio: > 1 = slower;
+ *     tokens/s ratio: < 1 = slower).
+ * What it is not: a profiler, nor a correctness test (tests/ do that).
+ *
+ * `--preset qwen2.5-0.5b` (Qwen2.5-0.5B shapes, LoRA r=16, 8 prompts x 8 generations x 256 new tokens) is
+ * the GPU path of issue 5; on wasm it is far too slow and only runs when asked by name.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from './model/backend';
+import { Qwen2ForCausalLM } from './model/qwen2';
+import { addLora, DEFAULT_TARGET_MODULES } from './model/lora';
+import { per_token_logps } from './model/logprobs';
+import { generate } from './model/generate';
+import { grpoLoss } from './train/loss';
+import { AdamW } from './train/optim';
+import { parseFlags, flagsHelp, ArgError, type FlagSpec } from './util/args';
+import { ROOT } from './util/paths';
+import { Rng } from './util/rng';
+
+const FLAGS: Record<string, FlagSpec> = {
+  backend: { type: 'string', help: 'tfjs backend', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'], default: 'auto' },
+  preset: { type: 'string', help: 'model shapes to time', choices: ['a', 'b', 'all', 'qwen2.5-0.5b', 'none'], default: 'all' },
+  steps: { type: 'int', help: 'timed training steps (after one warm-up step)', default: 3 },
+  torch: { type: 'bool', help: 'also run bench/torch_ref.py for the same presets (if torch imports)', default: true },
+  verifier: { type: 'bool', help: 'time the verifier too (if src/verify/bench.ts exists)', default: true },
+  micro_batches: { type: 'int', help: 'training micro-batches per step (0 = preset default; keeps the wasm heap < 4 GiB)', default: 0 },
+};
+
+export const help = `npm run bench -- [flags]\n\nPrints one JSON object: verifier throughput, GRPO step ms and KV-cache generation tokens/s per preset,\nand the PyTorch peer's numbers with ratios.\n\n${flagsHelp(FLAGS)}`;
+
+/** One benchmark shape: the model, the LoRA, the training batch and the generation batch. */
+export interface BenchPreset {
+  name: string;
+  vocab_size: number;
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  intermediate_size: number;
+  /** LoRA rank and alpha; targets are always q,k,v,o,gate,up,down. */
+  r: number;
+  lora_alpha: number;
+  /** Training step: B sequences of T tokens, of which the first `prompt_len` are prompt (mask 0). */
+  train_B: number;
+  train_T: number;
+  /** Generation: gen_B prompts of `prompt_len` tokens, `max_new_tokens` each. */
+  gen_B: number;
+  prompt_len: number;
+  max_new_tokens: number;
+  /** Default micro-batches for the training step on wasm. */
+  micro_batches: number;
+  /** bench/torch_ref.py config letter, if the peer has this shape. */
+  torch?: 'a' | 'b';
+}
+
+export const PRESETS: Record<string, BenchPreset> = {
+  a: { name: 'a', vocab_size: 1024, hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 384,
+    r: 8, lora_alpha: 16, train_B: 32, train_T: 96, gen_B: 32, prompt_len: 64, max_new_tokens: 48, micro_batches: 1, torch: 'a' },
+  b: { name: 'b', vocab_size: 2048, hidden_size: 256, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 2, intermediate_size: 768,
+    r: 8, lora_alpha: 16, train_B: 32, train_T: 128, gen_B: 32, prompt_len: 64, max_new_tokens: 48, micro_batches: 4, torch: 'b' },
+  // Issue 5 (GPU): Qwen2.5-0.5B shapes; 8 prompts x 8 generations = 64 rows, 256 new tokens.
+  'qwen2.5-0.5b': { name: 'qwen2.5-0.5b', vocab_size: 151936, hidden_size: 896, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2,
+    intermediate_size: 4864, r: 16, lora_alpha: 32, train_B: 64, train_T: 320, gen_B: 64, prompt_len: 64, max_new_tokens: 256, micro_batches: 8 },
+};
+
+/** The PyTorch peer's numbers for one config, or why there are none. */
+export type TorchResult = { ok: true; stepMsMean: number; genNewTokPerS: number; raw: Record<string, unknown> } | { ok: false; reason: string };
+
+/** True when Debian's python3 has torch. */
+export function torchAvailable(): boolean {
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+/**
+ * Run `OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_ref.py <cfg> 2 <steps>` and parse its JSON line.
+ * Two torch threads, single-threaded OpenBLAS: the setting STACK.md measured (our wasm backend runs one thread).
+ */
+export function runTorchRef(cfg: 'a' | 'b', steps: number): TorchResult {
+  const script = path.join(ROOT, 'bench', 'torch_ref.py');
+  if (!fs.existsSync(script)) return { ok: false, reason: `${script} not found` };
+  const r = spawnSync('/usr/bin/python3', [script, cfg, '2', String(steps)], {
+    env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  if (r.status !== 0) return { ok: false, reason: `torch_ref.py ${cfg} exited ${r.status}: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0]}` };
+  const line = r.stdout.trim().split('\n').slice(-1)[0];
+  try {
+    const raw = JSON.parse(line) as Record<string, unknown> & { stepMsMean: number; gen: { newTokPerS: number } };
+    return { ok: true, stepMsMean: raw.stepMsMean, genNewTokPerS: raw.gen.newTokPerS, raw };
+  } catch {
+    return { ok: false, reason: `torch_ref.py ${cfg}: could not parse output '${line.slice(0, 200)}'` };
+  }
+}
+
+function modelConfig(p: BenchPreset): Record<string, unknown> {
+  return {
+    model_type: 'qwen2', vocab_size: p.vocab_size, hidden_size: p.hidden_size, intermediate_size: p.intermediate_size,
+    num_hidden_layers: p.num_hidden_layers, num_attention_heads: p.num_attention_heads, num_key_value_heads: p.num_key_value_heads,
+    max_position_embeddings: Math.max(512, p.prompt_len + p.max_new_tokens, p.train_T + 1), rope_theta: 10000, rms_norm_eps: 1e-6,
+    tie_word_embeddings: true, // as torch_ref.py (and Qwen2.5-0.5B)
+  };
+}
+
+/** GRPO training step timing: forward, loss, backward and AdamW on the LoRA weights, over micro-batches. */
+async function benchTrainStep(model: Qwen2ForCausalLM, p: BenchPreset, steps: number, microBatches: number): Promise<Record<string, unknown>> {
+  const rng = new Rng(1);
+  const B = p.train_B, T = p.train_T, K = T - p.prompt_len; // K completion tokens get a log-prob and a loss
+  if (B % microBatches !== 0) throw new ArgError(`--micro_batches ${microBatches} does not divide the batch ${B}`);
+  const mb = B / microBatches;
+  const ids = tf.tensor2d(Array.from({ length: B * T }, () => rng.int(p.vocab_size)), [B, T], 'int32');
+  const adv = tf.tensor1d(Array.from({ length: B }, () => rng.normal()));
+  const mask = tf.ones([B, K]) as tf.Tensor2D;
+  const chunks = Array.from({ length: microBatches }, (_, i) => ({
+    ids: tf.slice(ids, [i * mb, 0], [mb, T]) as tf.Tensor2D,
+    adv: tf.slice(adv, [i * mb], [mb]) as tf.Tensor1D,
+    mask: tf.slice(mask, [i * mb, 0], [mb, K]) as tf.Tensor2D,
+  }));
+  // old / ref log-probs: one no-grad pass, as torch_ref.py (ref = old - 0.01 so the KL term is non-zero).
+  const t0 = performance.now();
+  const old = chunks.map((c) => per_token_logps(model, c.ids, { logits_to_keep: K }));
+  await old[old.length - 1].data();
+  const fwdNoGradMs = performance.now() - t0;
+  const ref = old.map((o) => tf.sub(o, 0.01) as tf.Tensor2D);
+  const vars = model.trainableVariables();
+  const opt = new AdamW(vars, { weight_decay: 0, adam_beta1: 0.9, adam_beta2: 0.999, adam_epsilon: 1e-8 });
+  const lossOpts = { beta: 0.04, epsilon: 0.2, epsilon_high: 0.2, loss_type: 'bnpo' as const, max_completion_length: K };
+  const size = { num_sequences: B, num_tokens: B * K, num_micro_batches: microBatches };
+  const step = async (): Promise<number> => {
+    let sum: tf.Tensor[] | undefined;
+    let lossTotal = 0;
+    for (let i = 0; i < microBatches; i++) {
+      const c = chunks[i];
+      const { value, grads } = tf.variableGrads(
+        () => grpoLoss({ per_token_logps: per_token_logps(model, c.ids, { logits_to_keep: K }), old_per_token_logps: old[i], ref_per_token_logps: ref[i], advantages: c.adv, completion_mask: c.mask }, lossOpts, size),
+        vars,
+      );
+      const g = vars.map((v) => grads[v.name]);
+      if (!sum) sum = g;
+      else {
+        const next = sum.map((s, j) => tf.add(s, g[j]));
+        tf.dispose([...sum, ...g]);
+        sum = next;
+      }
+      lossTotal += (await value.data())[0];
+      value.dispose();
+    }
+    opt.apply(sum!, 1e-4);
+    tf.dispose(sum!);
+    await vars[vars.length - 1].data(); // wait for the update
+    return lossTotal;
+  };
+  await step(); // warm-up (kernel set-up, transposes)
+  const ms: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const t = performance.now();
+    await step();
+    ms.push(performance.now() - t);
+  }
+  tf.dispose([ids, adv, mask, ...chunks.flatMap((c) => [c.ids, c.adv, c.mask]), ...old, ...ref]);
+  opt.dispose?.();
+  const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
+  return {
+    stepMs: ms.map((x) => round1(x)), stepMsMean: round1(mean), trainTokPerS: Math.round((B * T) / (mean / 1000)),
+    fwdNoGradMs: round1(fwdNoGradMs), micro_batches: microBatches, B, T, completion_tokens: K,
+    loraParams: vars.reduce((a, v) => a + v.size, 0),
+  };
+}
+
+/** KV-cache generation timing: gen_B prompts of prompt_len random tokens, max_new_tokens each, merged LoRA. */
+async function benchGenerate(model: Qwen2ForCausalLM, p: BenchPreset): Promise<Record<string, unknown>> {
+  const rng = new Rng(2);
+  const prompts = Array.from({ length: p.gen_B }, () => Array.from({ length: p.prompt_len }, () => rng.int(p.vocab_size)));
+  const o = { pad_token_id: 0, do_sample: true, temperature: 1, seed: 3 };
+  await generate(model, prompts.map((x) => x.slice(0, 8)), { ...o, max_new_tokens: 2 }); // warm-up, as torch_ref.py
+  const t0 = performance.now();
+  const out = await generate(model, prompts, { ...o, max_new_tokens: p.max_new_tokens });
+  const ms = performance.now() - t0;
+  const newTokens = out.completion_mask.reduce((a, m) => a + m.reduce((x, y) => x + y, 0), 0);
+  return { ms: Math.round(ms), newTokPerS: round1(newTokens / (ms / 1000)), B: p.gen_B, prompt_len: p.prompt_len, max_new_tokens: p.max_new_tokens, merged_lora: true };
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+async function benchPreset(p: BenchPreset, steps: number, microBatches: number): Promise<Record<string, unknown>> {
+  const model = Qwen2ForCausalLM.random(modelConfig(p), 0);
+  addLora(model, { r: p.r, lora_alpha: p.lora_alpha, target_modules: [...DEFAULT_TARGET_MODULES] }, 0);
+  const n0 = tf.memory().numTensors;
+  console.error(`[bench] preset ${p.name}: training step (${p.train_B} x ${p.train_T}, ${microBatches} micro-batch(es)) ...`);
+  const train = await benchTrainStep(model, p, steps, microBatches);
+  console.error(`[bench] preset ${p.name}: generation (${p.gen_B} x ${p.prompt_len} prompt + ${p.max_new_tokens} new) ...`);
+  const gen = await benchGenerate(model, p);
+  const leaked = tf.memory().numTensors - n0;
+  model.dispose();
+  return { config: modelConfig(p), lora: { r: p.r, lora_alpha: p.lora_alpha, target_modules: DEFAULT_TARGET_MODULES }, train, gen, tensors_after_minus_before: leaked };
+}
+
+/** Everything `npm run bench` prints. */
+export async function runBench(argv: string[]): Promise<Record<string, unknown>> {
+  const f = parseFlags(argv, FLAGS);
+  const backend = await initBackend(f.backend as string);
+  const out: Record<string, unknown> = {
+    backend,
+    machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, tfjs: tf.version.tfjs },
+  };
+  if (f.verifier) out.verifier = await benchVerifierIfPresent();
+  const names = f.preset === 'all' ? ['a', 'b'] : f.preset === 'none' ? [] : [f.preset as string];
+  const presets: Record<string, unknown> = {};
+  for (const name of names) {
+    const p = PRESETS[name];
+    presets[name] = await benchPreset(p, f.steps as number, (f.micro_batches as number) || p.micro_batches);
+  }
+  // The PyTorch peer runs after ours (never at the same time: both want the cores).
+  const useTorch = f.torch && names.some((n) => PRESETS[n].torch) && torchAvailable();
+  for (const name of names) {
+    const p = PRESETS[name];
+    const r = presets[name] as { train: { stepMsMean: number }; gen: { newTokPerS: number }; torch?: unknown; ratio?: unknown };
+    if (!p.torch) continue;
+    if (!useTorch) {
+      r.torch = { skipped: f.torch ? "/usr/bin/python3 -c 'import torch' failed" : '--torch false' };
+      continue;
+    }
+    console.error(`[bench] torch_ref.py ${p.torch} ...`);
+    const t = runTorchRef(p.torch, f.steps as number);
+    r.torch = t.ok ? t.raw : { error: t.reason };
+    if (t.ok) {
+      r.ratio = {
+        stepMs_ours_over_torch: Math.round((r.train.stepMsMean / t.stepMsMean) * 100) / 100,
+        newTokPerS_ours_over_torch: Math.round((r.gen.newTokPerS / t.genNewTokPerS) * 100) / 100,
+      };
+    }
+  }
+  out.presets = presets;
+  return out;
+}
+
+/** The verify helper's throughput benchmark, when src/verify/bench.ts exists (it is optional here). */
+async function benchVerifierIfPresent(): Promise<unknown> {
+  const file = path.join(ROOT, 'src', 'verify', 'bench.ts');
+  if (!fs.existsSync(file)) return { skipped: 'src/verify/bench.ts not present' };
+  const spec = './verify/bench'; // a variable, so the typecheck does not require the module to exist
+  const mod = (await import(spec)) as { benchVerifier?: () => unknown | Promise<unknown> };
+  if (typeof mod.benchVerifier !== 'function') return { skipped: 'src/verify/bench.ts has no benchVerifier export' };
+  return await mod.benchVerifier();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(help);
+    return 0;
+  }
+  const result = await runBench(argv);
+  console.log(JSON.stringify(result));
+  return 0;
+}
+
+// Run when executed directly (`tsx src/bench.ts`), not when imported.
+if (/bench\.[cm]?[tj]s$/.test(process.argv[1] ?? '')) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err) => {
+      if (err instanceof ArgError) {
+        console.error(`error: ${err.message}\n(see --help)`);
+        process.exit(2);
+      }
+      console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+      process.exit(1);
+    },
+  );
+}
