@@ -172,7 +172,9 @@ export function linear(x: tf.Tensor2D, p: LinearParams): tf.Tensor2D {
       xd = xdrop;
       xa = xlow;
     }
-    save(lora ? [xin, xd!, xa!] : [xin]);
+    // Everything backward reads goes through save(): tensors captured by the closure may be disposed by then
+    // (callers run the forward inside tf.tidy).
+    save(lora ? (lora.dropoutMask ? [xin, xd!, xa!, lora.dropoutMask] : [xin, xd!, xa!]) : [xin]);
     return {
       value: y as tf.Tensor2D,
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
@@ -190,7 +192,7 @@ export function linear(x: tf.Tensor2D, p: LinearParams): tf.Tensor2D {
           gA = tf.matMul(tf.transpose(g) as tf.Tensor2D, xdS); // [r, in]
           gB = tf.mul(tf.matMul(dyT!, xaS), lora.scaling); // [out, r]
           let dxl = tf.matMul(g, lora.A) as tf.Tensor2D; // [N, in]
-          if (lora.dropoutMask) dxl = tf.mul(dxl, lora.dropoutMask);
+          if (lora.dropoutMask) dxl = tf.mul(dxl, saved[3]);
           dx = tf.add(dx, dxl);
         }
         grads.push(dx);
@@ -286,16 +288,18 @@ export function headLogprobs(hn: tf.Tensor2D, W: tf.Variable, WT: tf.Tensor2D | 
     const logits = tf.matMul(h, wt); // [N, V]
     const lse = tf.logSumExp(logits, -1); // [N]
     const n = h.shape[0];
-    const flat = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), V), targets) as tf.Tensor1D;
+    const flat = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(V, 'int32')), targets) as tf.Tensor1D;
     const picked = tf.gather(logits.reshape([-1]), flat) as tf.Tensor1D;
     const P = tf.exp(tf.sub(logits, lse.reshape([n, 1])));
-    save([h, P]);
+    save([h, P, targets]);
     return {
       value: tf.sub(picked, lse) as tf.Tensor1D,
       gradFunc: (dy: tf.Tensor1D, saved: tf.Tensor[]) => {
         const [hs, Ps] = saved as tf.Tensor2D[];
-        // d logp / d logits = onehot(target) - softmax; scaled by dy per row.
-        const dlogits = tf.mul(tf.sub(tf.oneHot(targets, V, 1, 0, 'float32'), Ps), dy.reshape([n, 1])) as tf.Tensor2D; // [N, V]
+        const tg = saved[2] as tf.Tensor1D;
+        // d logp / d logits = onehot(target) - softmax; scaled by dy per row. (wasm's OneHot ignores dtype
+        // 'float32' and writes int bits: cast instead.)
+        const dlogits = tf.mul(tf.sub(tf.cast(tf.oneHot(tg, V), 'float32'), Ps), dy.reshape([n, 1])) as tf.Tensor2D; // [N, V]
         const grads: tf.Tensor[] = [tf.matMul(dlogits, W)]; // [N, d]
         if (trainW) grads.push(tf.matMul(tf.transpose(dlogits) as tf.Tensor2D, hs)); // [V, d]
         return grads;
