@@ -14,6 +14,7 @@ interface Command {
 
 // One line per command. Keep `summary` true: it is what `run.ts --help` prints.
 const COMMANDS: Record<string, Command> = {
+  synth: { summary: 'synthesize the train / test / heldout_tools JSONL splits (seeded)', load: () => import('./cli/synth') },
   verify: { summary: 'score completions against gold calls (reward + components + reason per row)', load: () => import('./cli/verify') },
   eval: { summary: 'four metrics, per behaviour/tool breakdown and name confusion matrix of predictions', load: () => import('./cli/eval') },
   logits: { summary: 'print a checkpoint\'s logits (and a greedy KV-cache continuation) for given ids, as JSON', load: () => import('./cli/logits') },
