@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --backend B --preset a|b|all|qwen2.5-0.5b --torch true|false]`: speed numbers as ONE JSON
+ * `npm run bench [-- --backend B --preset a|b|all|qwen2.5-0.5b --torch=false]`: speed numbers as ONE JSON
  * object on stdout (progress on stderr).
  *
  * What it measures, on random weights of the shapes of bench/torch_ref.py (the PyTorch peer):

@@ -96,3 +96,15 @@ test('qwen2: tf.memory().numTensors unchanged after repeated generate calls', as
   for (let s = 1; s < 4; s++) await generate(model, PROMPTS, { ...o, seed: s });
   assert.equal(tf.memory().numTensors, n);
 });
+
+test('qwen2: dropping finished rows (KV cache gathered) changes nothing in the outputs', async () => {
+  const o = { pad_token_id: PAD, max_new_tokens: 10, temperature: 1.2, seed: 11 };
+  const free = await generate(model, PROMPTS, o);
+  // Stop on the first token of two rows so they finish at step 1; the others run on.
+  const stop = [free.sequences[0][0], free.sequences[1][0]];
+  const a = await generate(model, PROMPTS, { ...o, stop_token_ids: stop, compact_finished: false });
+  const b = await generate(model, PROMPTS, { ...o, stop_token_ids: stop });
+  assert.deepEqual(b.sequences, a.sequences);
+  a.logprobs.forEach((r, i) => r.forEach((x, j) => assert.ok(Math.abs(x - b.logprobs[i][j]) < 1e-4)));
+  if (a.finish_reasons.includes('length')) assert.ok(Math.min(...b.forward_rows) < PROMPTS.length, `${b.forward_rows}`);
+});

@@ -174,12 +174,34 @@ test('generate: stop tokens end rows (pad + mask 0 after), loop ends when all ro
   m.dispose();
 });
 
+test('generate: finished rows are dropped from the batch; outputs equal the uncompacted run', async () => {
+  const m = new ToyLM(7);
+  const prompts = [...PROMPTS, [2, 5], [7, 7, 1], [12, 4, 4, 9]];
+  const o = { ...BASE, max_new_tokens: 12, do_sample: true, temperature: 1.3, seed: 4 };
+  const free = await generate(m, prompts, { ...o, compact_finished: false });
+  // A stop token that ends some rows early but not all: one that occurs in the first half of 2..n-2 rows.
+  const rowsWith = (t: number) => free.sequences.filter((r) => r.slice(0, 6).includes(t) && r.indexOf(t) < 6).length;
+  const stopTok = [...new Set(free.sequences.flat())].find((t) => rowsWith(t) >= 2 && free.sequences.filter((r) => r.includes(t)).length <= prompts.length - 2)!;
+  assert.ok(stopTok !== undefined);
+  const a = await generate(m, prompts, { ...o, stop_token_ids: [stopTok], compact_finished: false });
+  const b = await generate(m, prompts, { ...o, stop_token_ids: [stopTok] });
+  assert.ok(a.finish_reasons.includes('stop') && a.finish_reasons.includes('length'), `${a.finish_reasons}`);
+  assert.deepEqual(b.sequences, a.sequences);
+  assert.deepEqual(b.completion_mask, a.completion_mask);
+  assert.deepEqual(b.finish_reasons, a.finish_reasons);
+  a.logprobs.forEach((r, i) => r.forEach((x, j) => assert.ok(Math.abs(x - b.logprobs[i][j]) < 1e-5)));
+  assert.ok(a.forward_rows.every((n) => n === prompts.length));
+  assert.ok(b.forward_rows[b.forward_rows.length - 1] < prompts.length, `rows per forward ${b.forward_rows}`);
+  m.dispose();
+});
+
 test('generate: tf.memory().numTensors unchanged after repeated calls; bad input named', async () => {
   const m = new ToyLM(6);
   await generate(m, PROMPTS, { ...BASE, seed: 1 });
   const n = tf.memory().numTensors;
   for (let i = 0; i < 3; i++) await generate(m, PROMPTS, { ...BASE, seed: i, top_p: 0.9 });
   await generate(m, PROMPTS, { ...BASE, do_sample: false, use_cache: false });
+  await generate(m, PROMPTS, { ...BASE, seed: 3, stop_token_ids: [1, 2, 3, 4, 5] }); // compaction path
   assert.equal(tf.memory().numTensors, n);
   await assert.rejects(generate(m, PROMPTS, { ...BASE, max_new_tokens: 0 }), /max_new_tokens/);
   await assert.rejects(generate(m, [[]], BASE), /prompt 0 is empty/);

@@ -14,8 +14,8 @@
  *      the prompt. Per step there is exactly one device -> JS sync point: reading the [B, V] last-position
  *      logits, after which the rows are sampled in JS (src/model/sampling.ts) with the seeded Rng.
  *   4. A row that samples a stop token is finished: it emits `pad_token_id` from then on (mask 0, log-prob 0).
- *      Finished rows still ride along in the batch (their tokens are ignored); the loop ends as soon as every
- *      row is finished or `max_new_tokens` is reached.
+ *      Once finished rows are a quarter of the batch they are dropped from it (one gather of the cache), so
+ *      they stop costing compute; the loop ends as soon as every row is finished or `max_new_tokens` is reached.
  * LoRA: if the model carries an active, unmerged adapter, it is merged into the base weights for the duration
  * of the call (one product per projection instead of three) and unmerged afterwards, also on error.
  *
@@ -58,6 +58,11 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
    * is touched. false = run the adapter unmerged (three products per projection instead of one).
    */
   merge_lora?: boolean;
+  /**
+   * Drop finished rows from the batch (and their cache rows) once they are a quarter of it, so rows that
+   * stopped early stop costing compute. Outputs are the same either way. Default true.
+   */
+  compact_finished?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length';
@@ -74,6 +79,8 @@ export interface GenerateOutput {
   finish_reasons: FinishReason[];
   /** Sequence lengths passed to `forward`, in call order (prefill P, then 1 per decode step): a cost trace. */
   forward_lengths: number[];
+  /** Batch rows passed to `forward`, in call order (shrinks as finished rows are dropped). */
+  forward_rows: number[];
 }
 
 /**
@@ -89,7 +96,7 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
   };
   checkSampling(o);
   const B = prompts.length;
-  if (B === 0) return { sequences: [], completion_mask: [], logprobs: [], finish_reasons: [], forward_lengths: [] };
+  if (B === 0) return { sequences: [], completion_mask: [], logprobs: [], finish_reasons: [], forward_lengths: [], forward_rows: [] };
   if (!Number.isInteger(opts.max_new_tokens) || opts.max_new_tokens < 1) {
     throw new RangeError(`max_new_tokens must be an integer >= 1, got ${opts.max_new_tokens}`);
   }
@@ -113,24 +120,30 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
     logprobs: prompts.map(() => []),
     finish_reasons: prompts.map(() => 'length' as FinishReason),
     forward_lengths: [],
+    forward_rows: [],
   };
   const done = new Array<boolean>(B).fill(false);
 
   let cache: KV | undefined;
   let scratch: Float64Array | undefined;
+  // live[i] = the prompt index in batch slot i. Shrinks when finished rows are dropped (compaction).
+  let live = prompts.map((_, i) => i);
+  const compact = opts.compact_finished ?? true;
   // Merge only an adapter that is live in forward (enabled, not yet merged); undo exactly what we did.
   const merge = opts.merge_lora !== false && model instanceof Qwen2ForCausalLM && model.lora.size > 0 && model.loraEnabled && !model.loraMerged;
   if (merge) mergeLora(model);
   try {
-    // Prefill (or, without a cache, the full sequence every step). Returns the [B, V] last-position logits.
+    // Prefill (or, without a cache, the full sequence every step). Returns the [live, V] last-position logits.
     const step = (first: boolean): tf.Tensor2D => {
-      const T = first || !useCache ? rows[0].length : 1;
-      const from = rows[0].length - T;
+      const n = live.length;
+      const S = rows[live[0]].length;
+      const T = first || !useCache ? S : 1;
       out.forward_lengths.push(T);
+      out.forward_rows.push(n);
       return tf.tidy(() => {
-        const ids = tf.tensor2d(rows.map((r) => r.slice(from)), [B, T], 'int32');
-        const am = tf.tensor2d(mask, [B, rows[0].length], 'int32');
-        const pid = tf.tensor2d(pos.map((r) => r.slice(from)), [B, T], 'int32');
+        const ids = tf.tensor2d(live.map((b) => rows[b].slice(S - T)), [n, T], 'int32');
+        const am = tf.tensor2d(live.map((b) => mask[b]), [n, S], 'int32');
+        const pid = tf.tensor2d(live.map((b) => pos[b].slice(S - T)), [n, T], 'int32');
         const res = model.forward(ids, { past_key_values: useCache ? cache : undefined, attention_mask: am, position_ids: pid });
         const next = res.past_key_values;
         if (useCache) {
@@ -139,22 +152,23 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
           cache = next;
         }
         const V = res.logits.shape[2];
-        // [B, T, V] -> [B, V]: only the last position is ever read back.
-        return (T === 1 ? res.logits.reshape([B, V]) : res.logits.slice([0, T - 1, 0], [B, 1, V]).reshape([B, V])) as tf.Tensor2D;
+        // [n, T, V] -> [n, V]: only the last position is ever read back.
+        return (T === 1 ? res.logits.reshape([n, V]) : res.logits.slice([0, T - 1, 0], [n, 1, V]).reshape([n, V])) as tf.Tensor2D;
       });
     };
 
     let last = step(true);
     for (let s = 0; s < opts.max_new_tokens; s++) {
       const V = last.shape[1];
-      // The one sync point per step: [B, V] floats from the backend to JS.
+      // The one sync point per step: [live, V] floats from the backend to JS.
       const buf = (await last.data()) as Float32Array;
       last.dispose();
       if (o.do_sample && (!scratch || scratch.length < V)) scratch = new Float64Array(V);
+      const slot = new Map(live.map((b, i) => [b, i]));
       for (let b = 0; b < B; b++) {
         let tok = pad;
         if (!done[b]) {
-          const { token, logprob } = sampleRow(buf, b * V, V, o, rng, scratch);
+          const { token, logprob } = sampleRow(buf, slot.get(b)! * V, V, o, rng, scratch);
           tok = token;
           out.sequences[b].push(token);
           out.completion_mask[b].push(1);
@@ -173,6 +187,21 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
         pos[b].push(pos[b][pos[b].length - 1] + 1);
       }
       if (s === opts.max_new_tokens - 1 || done.every((d) => d)) break;
+      // Drop finished rows from the batch once a quarter of it is dead weight: one gather of the cache
+      // (a copy of it) buys every later step a smaller batch.
+      const still = live.filter((b) => !done[b]);
+      if (compact && still.length <= 0.75 * live.length) {
+        if (useCache && cache !== undefined) {
+          const idx = still.map((b) => slot.get(b)!);
+          const rowsBefore = live.length;
+          const old: KV = cache;
+          const keepIdx = tf.tensor1d(idx, 'int32');
+          cache = mapTensors(old, (t) => (t.shape[0] === rowsBefore ? tf.gather(t, keepIdx) : t)) as KV;
+          keepIdx.dispose();
+          disposeReplaced(old, cache);
+        }
+        live = still;
+      }
       last = step(false);
     }
   } finally {
@@ -180,6 +209,16 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
     if (merge) unmergeLora(model as unknown as Qwen2ForCausalLM);
   }
   return out;
+}
+
+/** Rebuild arrays and plain objects with every tensor replaced by f(tensor); other values are kept as they are. */
+function mapTensors(x: unknown, f: (t: tf.Tensor) => tf.Tensor): unknown {
+  if (x instanceof tf.Tensor) return f(x);
+  if (Array.isArray(x)) return x.map((v) => mapTensors(v, f));
+  if (x !== null && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
+    return Object.fromEntries(Object.entries(x as object).map(([k, v]) => [k, mapTensors(v, f)]));
+  }
+  return x;
 }
 
 /** Every tf.Tensor reachable from a value (arrays, plain objects and class instances' own fields). */
