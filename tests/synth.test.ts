@@ -145,7 +145,7 @@ test('synth: surface forms normalise to canonical gold values', () => {
   for (const s of ['$1,200', '$1.2k', '1,200 USD', 'USD 1200', '1200 US dollars']) assert.ok(usd.has(s), s);
   // In the data: a "$" amount is always from USD, "FY24" is 2024, a ticker in a revenue question maps to the company.
   const conv = ALL.filter((r) => r.tool === 'convert_currency' && /\$\d/.test(r.query));
-  assert.ok(conv.length > 10);
+  assert.ok(conv.length >= 5);
   for (const r of conv) assert.equal(gold(r).arguments.from_currency, 'USD', r.query);
   const fy24 = ALL.filter((r) => r.behavior === 'execute' && /\bFY24\b/.test(r.query));
   assert.ok(fy24.length > 5);

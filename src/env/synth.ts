@@ -299,6 +299,18 @@ export function render(text: string, slots: Slots): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
+const OPENERS = ['Hey, ', 'Quick one: ', 'Question: ', 'Okay, ', 'Listen, ', 'So, '];
+
+/**
+ * Sometimes put a conversational opener before a no_call / refuse query ("Hey, write a poem..."): these
+ * templates have few slots, and the opener multiplies how many distinct queries they can make.
+ */
+function opener(q: string, rng: Rng): string {
+  if (rng.next() >= 0.35 || /^(Hi|Good morning|Thanks)\b/.test(q)) return q;
+  const first = /^(I|I'm|I'd)\b/.test(q) || /^[A-Z]{2}/.test(q) ? q : q.charAt(0).toLowerCase() + q.slice(1);
+  return rng.pick(OPENERS) + first;
+}
+
 const ARG_QUESTIONS: Record<string, string> = {
   ticker: 'Which stock (ticker) do you mean?',
   date: 'Which date (YYYY-MM-DD)?',
@@ -335,9 +347,9 @@ function makeCase(t: Template, rng: Rng, split: Split): Case {
       };
     }
     case 'refuse':
-      return { query: render(t.text, fillerSlots(rng)), gold: { name: 'refuse', arguments: { reason: t.reason! } }, template_id: t.id };
+      return { query: opener(render(t.text, fillerSlots(rng)), rng), gold: { name: 'refuse', arguments: { reason: t.reason! } }, template_id: t.id };
     case 'no_call':
-      return { query: render(t.text, fillerSlots(rng)), gold: { name: 'no_call', arguments: {} }, template_id: t.id };
+      return { query: opener(render(t.text, fillerSlots(rng)), rng), gold: { name: 'no_call', arguments: {} }, template_id: t.id };
   }
 }
 
