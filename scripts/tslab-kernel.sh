@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Jupyter kernel launcher for the notebooks: starts the project's own tslab (node_modules/tslab) FROM THE PROJECT
-# ROOT, because tslab makes its working directory the TypeScript root and a notebook in notebooks/ could not
+# Jupyter kernel launcher for the notebooks: starts the project's own tslab (node_modules/tslab, via
+# scripts/tslab-kernel.cjs) FROM THE PROJECT ROOT, because tslab makes its working directory the TypeScript root and a notebook in notebooks/ could not
 # otherwise import src/. Not a tslab install: scripts/setup-jupyter.sh copies this file into the "tslab" kernelspec.
 #
 # Usage (by Jupyter, see kernel.json): tslab-kernel.sh CONNECTION_FILE
@@ -9,7 +9,7 @@
 set -euo pipefail
 conn="${1:?usage: tslab-kernel.sh CONNECTION_FILE}"
 
-is_root() { [ -f "$1/node_modules/tslab/bin/tslab" ] && grep -q '"name": *"toolcall-grpo"' "$1/package.json" 2>/dev/null; }
+is_root() { [ -f "$1/node_modules/tslab/bin/tslab" ] && [ -f "$1/scripts/tslab-kernel.cjs" ] && grep -q '"name": *"toolcall-grpo"' "$1/package.json" 2>/dev/null; }
 
 root="${TOOLCALL_GRPO_ROOT:-}"
 if [ -z "$root" ]; then
@@ -28,4 +28,5 @@ if [ -z "$root" ] || ! is_root "$root"; then
   exit 1
 fi
 cd "$root"
-exec node "$root/node_modules/tslab/bin/tslab" kernel --config-path "$conn"
+# tslab-kernel.cjs = `tslab kernel --config-path CONN` with our tsconfig's `strict: true` (see that file).
+exec node "$root/scripts/tslab-kernel.cjs" "$conn"
