@@ -13,7 +13,6 @@ import { TOOLS, TRAIN_TOOLS, HELDOUT_TOOLS, CONTROL_ACTIONS } from '../src/env/t
 import { TICKERS, COMPANIES, CURRENCIES } from '../src/env/market';
 import { buildPrompt, compactSystemPrompt } from '../src/env/prompt';
 import { Rng } from '../src/util/rng';
-import { DATA_DIR } from '../src/util/paths';
 
 // The default dataset, built once (well under a second).
 const S: Splits = synthesize({ seed: 0, n: 2000 });
@@ -47,11 +46,17 @@ test('synth: same seed same bytes, different seed different rows', () => {
   assert.notEqual(JSON.stringify(a.test), JSON.stringify(c.test));
 });
 
-test('synth: the committed data/ is exactly what the default command writes', () => {
-  for (const split of ['train', 'test', 'heldout_tools'] as const) {
-    const file = path.join(DATA_DIR, `${split}.jsonl`);
-    const expected = S[split].map((r) => JSON.stringify(r) + '\n').join('');
-    assert.ok(fs.readFileSync(file, 'utf8') === expected, `${file} is stale: run npx tsx src/run.ts synth`);
+test('synth: writeSplits writes exactly the synthesized rows, one JSON object per line', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-'));
+  try {
+    writeSplits(S, dir);
+    for (const split of ['train', 'test', 'heldout_tools'] as const) {
+      const file = path.join(dir, `${split}.jsonl`);
+      const expected = S[split].map((r) => JSON.stringify(r) + '\n').join('');
+      assert.ok(fs.readFileSync(file, 'utf8') === expected, `${file} differs from the synthesized rows`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
