@@ -18,6 +18,8 @@ const COMMANDS: Record<string, Command> = {
   verify: { summary: 'score completions against gold calls (reward + components + reason per row)', load: () => import('./cli/verify') },
   eval: { summary: 'four metrics, per behaviour/tool breakdown and name confusion matrix of predictions', load: () => import('./cli/eval') },
   logits: { summary: 'print a checkpoint\'s logits (and a greedy KV-cache continuation) for given ids, as JSON', load: () => import('./cli/logits') },
+  train: { summary: 'one training phase (SFT or GRPO) on JSONL data; checkpoints, metrics.jsonl, --resume', load: () => import('./cli/train') },
+  course: { summary: 'the whole course: data -> tiny model -> SFT -> eval -> GRPO -> eval -> report (outputs/<run>/)', load: () => import('./cli/course') },
 };
 
 /** What runs when no command is given. */

@@ -182,7 +182,7 @@ test('learning rate schedules: warmup then constant / linear / cosine', () => {
   close(learningRateAt(4, { ...c, lr_scheduler_type: 'cosine' }), 0.5 * (1 + Math.cos(Math.PI * 0.25)));
 });
 
-test('AdamW: matches a hand-computed step, decays matrices only, state round-trips exactly', () => {
+test('AdamW: matches a hand-computed step, decays matrices only, state round-trips exactly', async () => {
   const w = tf.variable(tf.tensor2d([[1, -2], [3, 4]]), true, 'w');
   const b = tf.variable(tf.tensor1d([0.5, 0.5]), true, 'b');
   const opt = new AdamW([w, b], { weight_decay: 0.1, adam_beta1: 0.9, adam_beta2: 0.999, adam_epsilon: 1e-8 });
@@ -196,7 +196,7 @@ test('AdamW: matches a hand-computed step, decays matrices only, state round-tri
   close(wv[1][1], 4 * (1 - 0.001)); // g = 0: decay only
   const bv = b.arraySync() as number[];
   close(bv[0], 0.5 - 0.01); // no decay on 1-D
-  const st = opt.state();
+  const st = await opt.state();
   opt.apply([gw, gb], 0.01);
   const after2 = w.arraySync();
   // Restore into a fresh optimizer on variables reset to the post-step-1 values: the next step is identical.
@@ -212,13 +212,13 @@ test('AdamW: matches a hand-computed step, decays matrices only, state round-tri
   opt.dispose(); opt2.dispose();
 });
 
-test('global-norm clipping and gradient accumulation', () => {
+test('global-norm clipping and gradient accumulation', async () => {
   const g = [tf.tensor1d([3, 0]), tf.tensor1d([0, 4])];
-  const n = globalNorm(g);
+  const n = await globalNorm(g);
   close(n, 5);
   const c = clipByGlobalNorm(g, n, 1);
-  close(globalNorm(c), 1, 1e-5);
-  assert.ok(!Number.isFinite(globalNorm([tf.tensor1d([NaN, 1])])));
+  close(await globalNorm(c), 1, 1e-5);
+  assert.ok(!Number.isFinite(await globalNorm([tf.tensor1d([NaN, 1])])));
   const x = tf.variable(tf.zeros([2]), true, 'acc_x');
   const before = tf.memory().numTensors;
   const acc = new GradAccumulator([x]);

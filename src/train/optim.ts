@@ -57,14 +57,15 @@ export class AdamW {
     });
   }
 
-  /** The state to save (reads every moment: a sync point). */
-  state(): AdamWState {
+  /** The state to save (reads every moment back from the backend). */
+  async state(): Promise<AdamWState> {
+    const read = (xs: tf.Variable[]) => Promise.all(xs.map(async (x) => (await x.data()) as Float32Array));
     return {
       step: this.step,
       names: this.vars.map((x) => x.name),
       shapes: this.vars.map((x) => x.shape.slice()),
-      exp_avg: this.m.map((x) => x.dataSync() as Float32Array),
-      exp_avg_sq: this.v.map((x) => x.dataSync() as Float32Array),
+      exp_avg: await read(this.m),
+      exp_avg_sq: await read(this.v),
     };
   }
 
@@ -102,9 +103,9 @@ export function learningRateAt(
 }
 
 /** Global L2 norm of a list of gradients (a sync point). NaN/Inf if any gradient holds one. */
-export function globalNorm(grads: tf.Tensor[]): number {
+export async function globalNorm(grads: tf.Tensor[]): Promise<number> {
   const sq = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
-  const v = sq.dataSync()[0];
+  const v = (await sq.data())[0];
   sq.dispose();
   return Math.sqrt(v);
 }
@@ -148,4 +149,36 @@ export class GradAccumulator {
     tf.dispose(this.sum.filter((g): g is tf.Tensor => g !== null));
     this.sum = this.vars.map(() => null);
   }
+}
+
+/**
+ * Finish an optimizer step: take the accumulated grads, measure the global norm, clip, apply AdamW.
+ * A NaN/Inf norm skips the update (the weights and moments stay as they were) and says so.
+ */
+export async function optimizerStep(
+  opt: AdamW,
+  acc: GradAccumulator,
+  lr: number,
+  max_grad_norm: number,
+): Promise<{ grad_norm: number; skipped: boolean }> {
+  const grads = acc.take();
+  try {
+    const grad_norm = await globalNorm(grads);
+    if (!Number.isFinite(grad_norm)) return { grad_norm, skipped: true };
+    const clipped = clipByGlobalNorm(grads, grad_norm, max_grad_norm);
+    opt.apply(clipped, lr);
+    tf.dispose(clipped);
+    return { grad_norm, skipped: false };
+  } finally {
+    tf.dispose(grads);
+  }
+}
+
+/** True when every value of every variable is finite (reads them back: used before writing weights). */
+export async function allFinite(vars: tf.Variable[]): Promise<boolean> {
+  for (const v of vars) {
+    const d = (await v.data()) as Float32Array;
+    for (let i = 0; i < d.length; i++) if (!Number.isFinite(d[i])) return false;
+  }
+  return true;
 }

@@ -1,0 +1,208 @@
+/**
+ * `npx tsx src/run.ts course [--run NAME] [--seed N] [--model DIR] [--sft.key=value] [--grpo.key=value]`
+ *
+ * The whole course in one command, on the tiny default model (or a real Qwen2 checkpoint with --model):
+ *
+ *   1. synthesize data        train / test / heldout_tools JSONL
+ *   2. tokenizer + model      BPE on the train corpus + a random tiny Qwen2 (skipped with --model)
+ *   3. SFT                    a small curated subset of train (full fine-tuning; LoRA with --model)
+ *   4. evaluate               greedy, the four metrics on test and heldout_tools
+ *   5. GRPO                   the rest of train as the prompt pool, LoRA on the SFT model
+ *   6. evaluate               same splits, same greedy decoding
+ *   7. report                 summary.json, predictions, report.html
+ *
+ * Everything goes to outputs/<run>/: config.json (resolved), data/, model/ (tiny), sft/, grpo/ (metrics.jsonl,
+ * checkpoint-*), predictions/, summary.json, report.html. Each phase prints its wall time.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ArgError, flagsHelp, parseFlags, type FlagSpec } from '../util/args';
+import { OUTPUTS_DIR, resolveUserPath } from '../util/paths';
+import { fmtTime } from '../util/progress';
+import { initBackend } from '../model/backend';
+import { makeTinyModel } from '../model/tiny';
+import { synthesize, writeSplits, type Row } from '../env/synth';
+import { GRPO_DEFAULTS, SFT_DEFAULTS, configFlagSpec, configHelp, formatConfig, grpoBatchShape, resolveConfig, type GRPOConfig, type SFTConfig } from '../train/config';
+import { curatedSubset } from '../train/sft';
+import { grpoPhase, loadStart, sftPhase, type GRPOStart } from '../train/phases';
+import { evaluateModel, fourMetrics, writePredictions } from '../train/evaluate';
+import { readMetrics, writeAtomic } from '../train/log';
+import { writeCourseReport, type CourseSummary } from '../train/course_report';
+import type { EvalReport } from '../verify/metrics';
+
+const FLAGS: Record<string, FlagSpec> = {
+  run: { type: 'string', help: 'run name: outputs/<run>/ (default course-seed<seed>)' },
+  seed: { type: 'int', help: 'one seed for data, model init, SFT and GRPO', default: 0 },
+  n: { type: 'int', help: 'train rows to synthesize', default: 2000 },
+  model: { type: 'string', help: 'a real Qwen2 checkpoint dir (its tokenizer + chat template; LoRA only) instead of the tiny model' },
+  eval_limit: { type: 'int', help: 'evaluate on the first N rows of each split (0 = all)', default: 0 },
+  backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu', default: 'auto' },
+};
+
+export const help = `The whole course: data -> tiny model -> SFT -> eval -> GRPO -> eval -> report, into outputs/<run>/.
+
+usage: npx tsx src/run.ts course [--run NAME] [--seed N] [--model DIR] [--sft.key=value ...] [--grpo.key=value ...]
+
+${flagsHelp(FLAGS)}
+
+SFT keys (prefix --sft.):
+${configHelp(SFT_DEFAULTS, 'sft.')}
+
+GRPO keys (prefix --grpo.):
+${configHelp(GRPO_DEFAULTS, 'grpo.')}`;
+
+/** The course's phase configs for the tiny model (tuned; see the closing note of the training issue). */
+export const COURSE_SFT: SFTConfig = { ...SFT_DEFAULTS };
+export const COURSE_GRPO: GRPOConfig = { ...GRPO_DEFAULTS };
+
+export async function main(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, { ...FLAGS, ...configFlagSpec(SFT_DEFAULTS, 'sft.'), ...configFlagSpec(GRPO_DEFAULTS, 'grpo.') });
+  const seed = flags.seed as number;
+  const run = (flags.run as string | undefined) ?? `course-seed${seed}`;
+  const out = path.join(OUTPUTS_DIR, run);
+  const real = typeof flags.model === 'string' ? resolveUserPath(flags.model) : null;
+  if (real && !fs.existsSync(path.join(real, 'config.json'))) throw new ArgError(`--model ${real}: no config.json there`);
+  const sft = resolveConfig({ ...COURSE_SFT, seed, output_dir: path.join(out, 'sft') }, flags, 'sft.');
+  const grpo = resolveConfig({ ...COURSE_GRPO, seed, output_dir: path.join(out, 'grpo') }, flags, 'grpo.');
+  if (real && !('sft.learning_rate' in flags)) sft.learning_rate = 2e-4; // LoRA on a pretrained model
+  if (real && !('grpo.learning_rate' in flags)) grpo.learning_rate = 5e-5;
+  const evalLimit = flags.eval_limit as number;
+
+  console.log(formatConfig('course', { run, seed, n: flags.n, model: real ?? '(tiny, built here)', eval_limit: evalLimit }));
+  console.log(formatConfig('sft config', sft));
+  console.log(formatConfig('grpo config', grpo));
+  fs.mkdirSync(out, { recursive: true });
+  writeAtomic(path.join(out, 'config.json'), JSON.stringify({ run, seed, n: flags.n, model: real, eval_limit: evalLimit, sft, grpo }, null, 2) + '\n');
+  await initBackend(flags.backend as string);
+
+  const times: Record<string, number> = {};
+  const phase = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    console.log(`\n== ${name}`);
+    const r = await f();
+    times[name] = (Date.now() - t0) / 1000;
+    console.log(`== ${name}: ${fmtTime(times[name])}`);
+    return r;
+  };
+
+  // 1. Data.
+  const splits = await phase('synthesize', async () => {
+    const s = synthesize({ seed, n: flags.n as number });
+    writeSplits(s, path.join(out, 'data'));
+    console.log(`train ${s.train.length}, test ${s.test.length}, heldout_tools ${s.heldout_tools.length} rows -> ${path.join(out, 'data')}`);
+    return s;
+  });
+  const evalSplits: Record<string, Row[]> = {
+    test: evalLimit ? splits.test.slice(0, evalLimit) : splits.test,
+    heldout_tools: evalLimit ? splits.heldout_tools.slice(0, evalLimit) : splits.heldout_tools,
+  };
+
+  // 2. Tokenizer + tiny model (or the given checkpoint).
+  const modelDir = real ?? path.join(out, 'model');
+  if (!real) {
+    await phase('tokenizer + tiny model', async () => {
+      const info = await makeTinyModel(modelDir, { seed, rows: splits.train });
+      console.log(`tiny Qwen2: ${info.num_parameters} parameters, vocab ${info.tokenizer.vocab_size} -> ${modelDir}`);
+    });
+  }
+
+  // 3. SFT on the curated subset; GRPO gets the rest of train.
+  const sftRows = curatedSubset(splits.train, sft.sft_subset_size, seed);
+  const sftIds = new Set(sftRows.map((r) => r.id));
+  const grpoRows = splits.train.filter((r) => !sftIds.has(r.id));
+  const sftRes = await phase('sft', async () => {
+    console.log(`sft: ${sftRows.length} curated rows, ${sft.max_steps} steps x ${sft.per_device_train_batch_size * sft.gradient_accumulation_steps} rows (${real ? 'LoRA' : 'all weights'})`);
+    return sftPhase({ modelDir, outDir: sft.output_dir, rows: sftRows, config: sft, lora: real ? { r: grpo.lora_r, lora_alpha: grpo.lora_alpha, lora_dropout: 0 } : null });
+  });
+  const start: GRPOStart = sftRes.kind === 'full' ? { base_model: sftRes.outDir, sft_adapter: null } : { base_model: modelDir, sft_adapter: sftRes.outDir };
+
+  // 4. Evaluate the SFT model.
+  const predDir = path.join(out, 'predictions');
+  fs.mkdirSync(predDir, { recursive: true });
+  const before = await phase('evaluate sft', async () => {
+    const { model, tokenizer } = await loadStart(start);
+    try {
+      return await evalAll(model, tokenizer, evalSplits, predDir, 'sft');
+    } finally {
+      model.dispose();
+    }
+  });
+
+  // 5. GRPO on the rest of train.
+  const shape = grpoBatchShape(grpo);
+  const g = await phase('grpo', async () => {
+    console.log(`grpo: ${grpoRows.length} prompts in the pool; ${grpo.max_steps} steps x ${shape.prompts_per_step} prompts x ${grpo.num_generations} completions`);
+    return grpoPhase({ start, runDir: grpo.output_dir, rows: grpoRows, config: grpo, keepModel: true });
+  });
+
+  // 6. Evaluate the GRPO model (the policy as trained: base + adapter).
+  const after = await phase('evaluate grpo', async () => {
+    try {
+      return await evalAll(g.model!, g.tokenizer, evalSplits, predDir, 'grpo');
+    } finally {
+      g.model!.dispose();
+    }
+  });
+
+  // 7. Summary + report.
+  await phase('report', async () => {
+    const history = readMetrics(path.join(grpo.output_dir, 'metrics.jsonl'));
+    const stepSecs = history.map((m) => m.step_seconds as number).filter(Number.isFinite);
+    const tps = history.map((m) => m.tokens_per_second as number).filter(Number.isFinite);
+    const summary: CourseSummary = {
+      run,
+      seed,
+      model: real ?? 'tiny',
+      metrics: Object.fromEntries(Object.keys(evalSplits).map((s) => [s, { sft: fourMetrics(before[s]), grpo: fourMetrics(after[s]) }])),
+      rows: Object.fromEntries(Object.entries(evalSplits).map(([s, r]) => [s, r.length])),
+      sft_rows: sftRows.length,
+      grpo_prompts: grpoRows.length,
+      grpo: {
+        steps: g.steps,
+        mean_step_seconds: stepSecs.reduce((a, b) => a + b, 0) / Math.max(1, stepSecs.length),
+        mean_tokens_per_second: tps.reduce((a, b) => a + b, 0) / Math.max(1, tps.length),
+      },
+      phase_seconds: times,
+    };
+    writeAtomic(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    const file = writeCourseReport(path.join(out, 'report.html'), summary, {
+      sft_history: readMetrics(path.join(sft.output_dir, 'metrics.jsonl')),
+      grpo_history: history,
+      before,
+      after,
+    });
+    console.log(`summary -> ${path.join(out, 'summary.json')}\nreport  -> ${file}`);
+    printSummary(summary);
+  });
+  console.log('\nphase times: ' + Object.entries(times).map(([k, v]) => `${k} ${fmtTime(v)}`).join(', '));
+  console.log(`total ${fmtTime(Object.values(times).reduce((a, b) => a + b, 0))}`);
+  return 0;
+}
+
+async function evalAll(
+  model: Parameters<typeof evaluateModel>[0],
+  tok: Parameters<typeof evaluateModel>[1],
+  splits: Record<string, Row[]>,
+  predDir: string,
+  tag: string,
+): Promise<Record<string, EvalReport>> {
+  const out: Record<string, EvalReport> = {};
+  for (const [name, rows] of Object.entries(splits)) {
+    const r = await evaluateModel(model, tok, rows);
+    writePredictions(path.join(predDir, `${tag}_${name}.jsonl`), rows, r.predictions);
+    out[name] = r.report;
+    const m = fourMetrics(r.report);
+    console.log(`${tag} ${name.padEnd(14)} ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(3)}`).join('  ')}  (${r.seconds.toFixed(1)}s)`);
+  }
+  return out;
+}
+
+function printSummary(s: CourseSummary): void {
+  console.log('\nsplit           metric                   sft     grpo    change');
+  for (const [split, m] of Object.entries(s.metrics)) {
+    for (const k of Object.keys(m.sft) as (keyof typeof m.sft)[]) {
+      const d = m.grpo[k] - m.sft[k];
+      console.log(`${split.padEnd(15)} ${k.padEnd(24)} ${m.sft[k].toFixed(3)}   ${m.grpo[k].toFixed(3)}   ${d >= 0 ? '+' : ''}${d.toFixed(3)}`);
+    }
+  }
+}

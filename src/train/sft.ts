@@ -1,0 +1,154 @@
+/**
+ * SFT warm start: masked cross-entropy on the completion tokens only. The prompt (system line, tool list,
+ * user request) gets no loss: the model is taught to answer, not to predict the user's words.
+ *
+ *   loss = - sum_{completion tokens} log p(token | prefix) / (completion tokens in the step)
+ *
+ * (TRL SFTTrainer's `completion_only_loss`, averaged per token over the whole optimizer step.)
+ *
+ * Why a small subset of train, not all of it: SFT here plays the part of the hand-checked examples a company
+ * starts with (a few hundred calls someone verified). It teaches the output format and the common tool
+ * choices. The rest of the train prompts are GRPO's pool: prompts whose gold calls are only used by the
+ * verifier, the cheap, plentiful signal RL learns from. Training SFT on everything would leave GRPO nothing
+ * to improve and would not show what verifiable rewards add.
+ *
+ * For the tiny model built from scratch, SFT trains every weight (full fine-tuning; the random model knows
+ * nothing). For a real checkpoint (--model DIR) the caller adds LoRA first and only the adapter trains.
+ *
+ * Not here: the GRPO loop (grpo.ts), evaluation (src/verify/metrics.ts via evaluate.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Qwen2ForCausalLM } from '../model/qwen2';
+import { per_token_logps } from '../model/logprobs';
+import { Rng, hash32 } from '../util/rng';
+import { Progress } from '../util/progress';
+import type { SFTConfig } from './config';
+import { DataOrder, goldCompletionIds, makeBatch, promptIds, type Batch, type TokenizerLike, type TrainRow } from './batch';
+import { AdamW, GradAccumulator, learningRateAt, optimizerStep } from './optim';
+import { MetricsLog, type Metrics } from './log';
+
+/**
+ * The curated SFT subset: `n` rows spread evenly over (behavior, tool) so every tool and every behaviour is
+ * represented, as a person assembling seed examples would; seeded. n = 0 or n >= rows: all rows.
+ */
+export function curatedSubset<T extends TrainRow>(rows: readonly T[], n: number, seed: number): T[] {
+  if (n <= 0 || n >= rows.length) return rows.slice();
+  const rng = new Rng(hash32(`sft-subset:${seed}`));
+  const buckets = new Map<string, T[]>();
+  for (const r of rows) {
+    const k = `${r.behavior ?? ''}/${r.tool ?? ''}`;
+    if (!buckets.has(k)) buckets.set(k, []);
+    buckets.get(k)!.push(r);
+  }
+  const lists = [...buckets.keys()].sort().map((k) => rng.shuffle(buckets.get(k)!.slice()));
+  const out: T[] = [];
+  for (let i = 0; out.length < n; i++) {
+    for (const l of lists) if (i < l.length && out.length < n) out.push(l[i]);
+  }
+  return out;
+}
+
+/** Prompt + gold completion ids of a row, cut to `max_length` tokens (the prompt loses its oldest tokens first). */
+export function sftExample(tok: TokenizerLike, row: TrainRow, max_length: number): { prompt: number[]; completion: number[] } {
+  let prompt = promptIds(tok, row);
+  const completion = goldCompletionIds(tok, row).slice(0, max_length - 1);
+  if (prompt.length + completion.length > max_length) prompt = prompt.slice(prompt.length + completion.length - max_length);
+  return { prompt, completion };
+}
+
+/**
+ * Sum of -log p over the batch's completion tokens, divided by `num_tokens` (the step's completion tokens):
+ * summing this over the step's micro-batches gives the per-token mean. Call inside tf.variableGrads.
+ */
+export function sftLoss(model: Qwen2ForCausalLM, b: Batch, num_tokens: number): tf.Scalar {
+  return tf.tidy(() => {
+    const ids = tf.tensor2d(b.input_ids, undefined, 'int32'); // [B, P + C]
+    const am = tf.tensor2d(b.attention_mask, undefined, 'int32');
+    const logps = per_token_logps(model, ids, { attention_mask: am, logits_to_keep: b.completion_length }); // [B, C]
+    const mask = tf.tensor2d(b.completion_mask); // [B, C]; prompt tokens are not in it at all
+    return tf.div(tf.neg(tf.sum(tf.mul(logps, mask))), Math.max(1, num_tokens)) as tf.Scalar;
+  });
+}
+
+export interface SFTOptions {
+  model: Qwen2ForCausalLM;
+  tokenizer: TokenizerLike;
+  /** The SFT rows (already the curated subset). */
+  rows: readonly TrainRow[];
+  config: SFTConfig;
+  /** Metrics go to `<runDir>/metrics.jsonl` lines with phase 'sft' (optional). */
+  log?: MetricsLog;
+  /** Called after each step (notebooks plot from it). */
+  onStep?: (m: Metrics) => void;
+  /** Print a progress bar (default true). */
+  progress?: boolean;
+}
+
+export interface SFTResult {
+  steps: number;
+  seconds: number;
+  /** The last logged training loss. */
+  loss: number;
+  history: Metrics[];
+}
+
+/** Run SFT for `config.max_steps` optimizer steps over the rows (epochs reshuffled, seeded). */
+export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
+  const c = o.config;
+  const examples = o.rows.map((r) => sftExample(o.tokenizer, r, c.max_length));
+  const order = new DataOrder(examples.length, c.seed, 'sft');
+  const vars = o.model.trainableVariables();
+  if (vars.length === 0) throw new Error('trainSFT: the model has no trainable variables');
+  const opt = new AdamW(vars, c);
+  const bar = o.progress === false ? null : new Progress({ label: 'sft', total: c.max_steps, every: Math.max(1, Math.floor(c.max_steps / 10)) });
+  const history: Metrics[] = [];
+  const t0 = Date.now();
+  let cursor = 0;
+  let lossSum = 0, lossN = 0, last = NaN;
+  o.model.training = true;
+  try {
+    for (let step = 0; step < c.max_steps; step++) {
+      const ts = Date.now();
+      const lr = learningRateAt(step, c);
+      // Gather the step's micro-batches first: the per-token mean needs the step's token count.
+      const micro: Batch[] = [];
+      for (let m = 0; m < c.gradient_accumulation_steps; m++) {
+        const idx = order.take(cursor, c.per_device_train_batch_size);
+        cursor += idx.length;
+        micro.push(makeBatch(idx.map((i) => examples[i].prompt), idx.map((i) => examples[i].completion), o.tokenizer.pad_token_id));
+      }
+      const num_tokens = micro.reduce((s, b) => s + b.completion_mask.flat().reduce((a, x) => a + x, 0), 0);
+      const acc = new GradAccumulator(vars);
+      let loss = 0;
+      for (const b of micro) {
+        const { value, grads } = tf.variableGrads(() => sftLoss(o.model, b, num_tokens), vars);
+        loss += (await value.data())[0];
+        value.dispose();
+        acc.add(grads);
+      }
+      const { grad_norm, skipped } = Number.isFinite(loss)
+        ? await optimizerStep(opt, acc, lr, c.max_grad_norm)
+        : (acc.dispose(), { grad_norm: NaN, skipped: true });
+      if (!skipped) {
+        lossSum += loss;
+        lossN += 1;
+      }
+      const m: Metrics = { phase: 'sft', step: step + 1, loss, learning_rate: lr, grad_norm, num_tokens, step_seconds: (Date.now() - ts) / 1000 };
+      if (skipped) m.skipped = 'non-finite loss or gradient: update skipped';
+      if ((step + 1) % c.logging_steps === 0 || step + 1 === c.max_steps || skipped) {
+        m.loss = lossN ? lossSum / lossN : loss; // mean since the last log line, as transformers logs it
+        last = m.loss as number;
+        lossSum = 0;
+        lossN = 0;
+        o.log?.append(m);
+        history.push(m);
+      }
+      o.onStep?.(m);
+      bar?.update(step + 1, { loss: m.loss as number });
+    }
+  } finally {
+    o.model.training = false;
+    opt.dispose();
+  }
+  return { steps: c.max_steps, seconds: (Date.now() - t0) / 1000, loss: last, history };
+}
