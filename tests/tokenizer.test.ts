@@ -12,6 +12,8 @@ import { byteLevelAlphabet, chatTokenizerConfig, jsonText, trainByteLevelBpe, wr
 import { CHATML_TEMPLATE } from '../src/model/chat_template';
 import { ChatTokenizer, type ChatMessage } from '../src/model/tokenizer';
 import { Rng } from '../src/util/rng';
+import { synthesize } from '../src/env/synth';
+import { chatCorpus } from '../src/model/tiny';
 
 // A stand-in corpus shaped like the synthetic rows: compact system prompt, a query, a gold call.
 const SYSTEM = [
@@ -232,6 +234,22 @@ test('errors name the missing or corrupt file', async () => {
   const tok = await ChatTokenizer.fromPretrained(dir);
   assert.throws(() => tok.applyChatTemplate([{ role: 'user', content: 'x' }]), /tokenizer_config\.json: no chat_template/);
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('synthetic rows: trained on train, exact round trips and Rust == JS ids on every split, prompt + completion concatenate', async () => {
+  const splits = synthesize({ seed: 0, n: 300, nTest: 60, nHeldout: 30 });
+  const r = trainByteLevelBpe(chatCorpus(splits.train), { vocab_size: 1024 });
+  const tok = ChatTokenizer.fromObjects(r.tokenizer, chatTokenizerConfig(r.tokenizer));
+  const rust = RustTokenizer.fromString(jsonText(r.tokenizer));
+  for (const row of [...splits.train, ...splits.test, ...splits.heldout_tools]) {
+    const prompt = tok.applyChatTemplate(row.messages, { add_generation_prompt: true });
+    const full = prompt + row.gold_call + '<|im_end|>';
+    const ids = tok.encode(full);
+    assert.equal(tok.decode(ids), full);
+    assert.deepEqual(ids, (await rust.encode(full, null, { addSpecialTokens: false })).getIds());
+    assert.deepEqual(ids, [...tok.encodeChat(row.messages), ...tok.encode(row.gold_call), tok.eos_token_id]);
+    assert.equal(tok.decode(tok.encode(row.gold_call)), row.gold_call);
+  }
 });
 
 test.after(() => fs.rmSync(tmpDir, { recursive: true, force: true }));
