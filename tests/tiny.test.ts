@@ -111,6 +111,27 @@ test('same rows and seed => same bytes in every file; another seed changes only 
   }
 });
 
+test('the tiny CLI writes the directory and prints token-length stats for each split', async () => {
+  const { main } = await import('../src/cli/tiny');
+  const dir = path.join(root, 'cli');
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void lines.push(a.join(' '));
+  try {
+    assert.equal(await main(['--out', dir, '--n', '150', '--vocab-size', '512', '--backend', 'cpu']), 0);
+  } finally {
+    console.log = log;
+  }
+  const out = JSON.parse(lines[lines.length - 1]);
+  assert.equal(out.config.vocab_size, out.tokenizer.vocab_size);
+  for (const split of ['train', 'test', 'heldout_tools']) {
+    const s = out.token_lengths[split];
+    assert.ok(s.rows > 0 && s.prompt.mean > 0 && s.prompt.max >= s.prompt.mean && s.completion.max >= s.completion.mean, split);
+  }
+  assert.equal(out.token_lengths.train.rows, 150);
+  assert.ok(fs.existsSync(path.join(dir, 'model.safetensors')));
+});
+
 test('makeTinyModel refuses an empty corpus', async () => {
   await assert.rejects(makeTinyModel(path.join(root, 'e'), { seed: 0, rows: [] }), /rows.*corpus/);
 });
