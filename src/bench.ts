@@ -167,16 +167,18 @@ async function benchTrainStep(model: Qwen2ForCausalLM, p: BenchPreset, steps: nu
   };
   await step(); // warm-up (kernel set-up, transposes)
   const ms: number[] = [];
+  const cpu0 = process.cpuUsage();
   for (let s = 0; s < steps; s++) {
     const t = performance.now();
     await step();
     ms.push(performance.now() - t);
   }
+  const cpu = process.cpuUsage(cpu0);
   tf.dispose([ids, adv, mask, ...chunks.flatMap((c) => [c.ids, c.adv, c.mask]), ...old, ...ref]);
   opt.dispose?.();
   const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
   return {
-    stepMs: ms.map((x) => round1(x)), stepMsMean: round1(mean), trainTokPerS: Math.round((B * T) / (mean / 1000)),
+    stepMs: ms.map((x) => round1(x)), stepMsMean: round1(mean), cpuMsPerStep: round1((cpu.user + cpu.system) / 1000 / steps), trainTokPerS: Math.round((B * T) / (mean / 1000)),
     fwdNoGradMs: round1(fwdNoGradMs), micro_batches: microBatches, B, T, completion_tokens: K,
     loraParams: vars.reduce((a, v) => a + v.size, 0),
   };
@@ -189,10 +191,12 @@ async function benchGenerate(model: Qwen2ForCausalLM, p: BenchPreset): Promise<R
   const o = { pad_token_id: 0, do_sample: true, temperature: 1, seed: 3 };
   await generate(model, prompts.map((x) => x.slice(0, 8)), { ...o, max_new_tokens: 2 }); // warm-up, as torch_ref.py
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const out = await generate(model, prompts, { ...o, max_new_tokens: p.max_new_tokens });
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   const newTokens = out.completion_mask.reduce((a, m) => a + m.reduce((x, y) => x + y, 0), 0);
-  return { ms: Math.round(ms), newTokPerS: round1(newTokens / (ms / 1000)), B: p.gen_B, prompt_len: p.prompt_len, max_new_tokens: p.max_new_tokens, merged_lora: true };
+  return { ms: Math.round(ms), cpuMs: Math.round((cpu.user + cpu.system) / 1000), newTokPerS: round1(newTokens / (ms / 1000)), B: p.gen_B, prompt_len: p.prompt_len, max_new_tokens: p.max_new_tokens, merged_lora: true };
 }
 
 function round1(x: number): number {
@@ -200,16 +204,16 @@ function round1(x: number): number {
 }
 
 async function benchPreset(p: BenchPreset, steps: number, microBatches: number): Promise<Record<string, unknown>> {
+  const n0 = tf.memory().numTensors;
   const model = Qwen2ForCausalLM.random(modelConfig(p), 0);
   addLora(model, { r: p.r, lora_alpha: p.lora_alpha, target_modules: [...DEFAULT_TARGET_MODULES] }, 0);
-  const n0 = tf.memory().numTensors;
   console.error(`[bench] preset ${p.name}: training step (${p.train_B} x ${p.train_T}, ${microBatches} micro-batch(es)) ...`);
   const train = await benchTrainStep(model, p, steps, microBatches);
   console.error(`[bench] preset ${p.name}: generation (${p.gen_B} x ${p.prompt_len} prompt + ${p.max_new_tokens} new) ...`);
   const gen = await benchGenerate(model, p);
-  const leaked = tf.memory().numTensors - n0;
   model.dispose();
-  return { config: modelConfig(p), lora: { r: p.r, lora_alpha: p.lora_alpha, target_modules: DEFAULT_TARGET_MODULES }, train, gen, tensors_after_minus_before: leaked };
+  const leaked = tf.memory().numTensors - n0;
+  return { config: modelConfig(p), lora: { r: p.r, lora_alpha: p.lora_alpha, target_modules: DEFAULT_TARGET_MODULES }, train, gen, leaked_tensors: leaked };
 }
 
 /** Everything `npm run bench` prints. */
@@ -219,6 +223,8 @@ export async function runBench(argv: string[]): Promise<Record<string, unknown>>
   const out: Record<string, unknown> = {
     backend,
     machine: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? 'unknown', node: process.version, tfjs: tf.version.tfjs },
+    // Other processes on the machine skew wall times (ours and torch's alike): judge the numbers by this.
+    loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
   if (f.verifier) out.verifier = await benchVerifierIfPresent();
   const names = f.preset === 'all' ? ['a', 'b'] : f.preset === 'none' ? [] : [f.preset as string];

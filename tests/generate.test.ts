@@ -97,6 +97,25 @@ test('sampling: top_k / top_p restrict the support; empirical frequencies follow
   [1, 2, 4, 8, 1].forEach((w, i) => assert.ok(Math.abs(all[i] / 8000 - w / 16) < 0.02, `freq ${all}`));
 });
 
+test('sampling: top_k keeps exactly the k largest (heap path k <= 1024, sort path above)', () => {
+  const r = new Rng(21);
+  const V = 3000;
+  const row = Float32Array.from({ length: V }, () => r.normal() * 0.5); // flat: every kept token gets drawn
+  const rank = [...row.keys()].sort((a, b) => row[b] - row[a]);
+  for (const k of [7, 1500]) {
+    const allowed = new Set(rank.slice(0, k));
+    const seen = new Set<number>();
+    const rr = new Rng(k);
+    for (let i = 0; i < 3000; i++) {
+      const t = sampleRow(row, 0, V, { do_sample: true, temperature: 1, top_k: k, top_p: 1 }, rr).token;
+      assert.ok(allowed.has(t), `k=${k}: token ${t} is not in the top k`);
+      seen.add(t);
+    }
+    if (k === 7) assert.equal(seen.size, 7);
+    else assert.ok(seen.size > 700, `k=${k}: only ${seen.size} distinct tokens drawn`);
+  }
+});
+
 test('generate: prefill once, then one token per forward; greedy with cache = greedy by full recompute', async () => {
   const m = new ToyLM(1);
   m.calls = [];

@@ -72,7 +72,10 @@ export function sampleRow(
 ): { token: number; logprob: number } {
   if (!o.do_sample) {
     const token = argmax(logits, off, V);
-    return { token, logprob: tokenLogprob(logits, off, V, token, 1) };
+    const m = logits[off + token];
+    let z = 0;
+    for (let i = 0; i < V; i++) z += Math.exp(logits[off + i] - m);
+    return { token, logprob: -Math.log(z) };
   }
   const T = o.temperature;
   // p[i] = exp((l_i - max) / T) unnormalised; Z = sum. Float64 so a 150k vocab sums exactly enough.
@@ -80,8 +83,9 @@ export function sampleRow(
   let m = -Infinity;
   for (let i = 0; i < V; i++) if (logits[off + i] > m) m = logits[off + i];
   let Z = 0;
+  const invT = 1 / T;
   for (let i = 0; i < V; i++) {
-    const e = Math.exp((logits[off + i] - m) / T);
+    const e = Math.exp((logits[off + i] - m) * invT);
     p[i] = e;
     Z += e;
   }
@@ -114,11 +118,48 @@ export function sampleRow(
   return { token, logprob: (logits[off + token] - m) / T - logZ };
 }
 
-/** The k-th largest of p[0..V) (1 <= k < V), by sorting a copy (O(V log V); fine for the vocabularies here). */
+/**
+ * The k-th largest of p[0..V) (1 <= k < V). Small k: one pass with a size-k min-heap, O(V log k) (top_k=50
+ * over a 150k vocabulary is ~1 ms); large k: sort a copy.
+ */
 function kthLargest(p: Float64Array, V: number, k: number): number {
-  const a = Float64Array.from(p.subarray(0, V));
-  a.sort();
-  return a[V - k];
+  if (k > 1024) {
+    const a = Float64Array.from(p.subarray(0, V));
+    a.sort();
+    return a[V - k];
+  }
+  const h = new Float64Array(k); // min-heap of the k largest seen so far; h[0] is the smallest of them
+  for (let i = 0; i < k; i++) heapPush(h, i, p[i]);
+  for (let i = k; i < V; i++) {
+    const x = p[i];
+    if (x > h[0]) heapReplaceTop(h, k, x);
+  }
+  return h[0];
+}
+
+function heapPush(h: Float64Array, n: number, x: number): void {
+  let i = n;
+  h[i] = x;
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    if (h[parent] <= h[i]) break;
+    [h[parent], h[i]] = [h[i], h[parent]];
+    i = parent;
+  }
+}
+
+function heapReplaceTop(h: Float64Array, n: number, x: number): void {
+  h[0] = x;
+  let i = 0;
+  for (;;) {
+    const l = 2 * i + 1, r = l + 1;
+    let m = i;
+    if (l < n && h[l] < h[m]) m = l;
+    if (r < n && h[r] < h[m]) m = r;
+    if (m === i) return;
+    [h[m], h[i]] = [h[i], h[m]];
+    i = m;
+  }
 }
 
 /**
