@@ -189,3 +189,33 @@ test('config: unsupported settings are refused with the file name', () => {
   assert.throws(() => validateConfig({ ...cfg, use_sliding_window: true }, 'x/config.json'), /sliding/);
   assert.throws(() => loadConfig(tmp()), /config\.json: file not found/);
 });
+
+test('wasm kernels: Slice/SplitV/Unpack/Identity replacements and the sliced matmul agree with plain JS', async () => {
+  const { bmm } = await import('../src/model/kernels');
+  const shape = [3, 5, 4, 6];
+  const n = shape.reduce((a, s) => a * s, 1);
+  const data = Float32Array.from({ length: n }, (_, i) => i * 0.5 - 7);
+  const x = tf.tensor(data, shape);
+  const at = (i: number, j: number, k: number, l: number) => data[((i * 5 + j) * 4 + k) * 6 + l];
+  const sl = tf.slice(x, [1, 2, 0, 3], [2, 3, 4, 2]);
+  const got = (await sl.array()) as number[][][][];
+  for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (let k = 0; k < 4; k++) for (let l = 0; l < 2; l++)
+    assert.equal(got[i][j][k][l], at(1 + i, 2 + j, k, 3 + l));
+  const parts = tf.split(x, [1, 3, 2], 3);
+  assert.deepEqual(parts.map((p) => p.shape), [[3, 5, 4, 1], [3, 5, 4, 3], [3, 5, 4, 2]]);
+  assert.equal(((await parts[2].array()) as number[][][][])[2][4][3][1], at(2, 4, 3, 5));
+  const rows = tf.unstack(x, 1);
+  assert.equal(((await rows[3].array()) as number[][][])[2][1][5], at(2, 3, 1, 5));
+  const c = tf.clone(x);
+  x.dispose();
+  assert.equal((await c.data())[n - 1], data[n - 1]); // the clone outlives its source
+  // sliced matmul (the per-slice XNNPACK path is taken for slices this big)
+  const a = tf.randomNormal([6, 40, 16], 0, 1, 'float32', 1) as tf.Tensor3D;
+  const b = tf.randomNormal([6, 16, 24], 0, 1, 'float32', 2) as tf.Tensor3D;
+  const want = (await tf.matMul(a, b).array()) as number[][][];
+  const mine = (await bmm(a, b).array()) as number[][][];
+  let err = 0;
+  for (let i = 0; i < 6; i++) for (let r = 0; r < 40; r++) for (let q = 0; q < 24; q++) err = Math.max(err, Math.abs(want[i][r][q] - mine[i][r][q]));
+  assert.ok(err < 1e-4, `bmm error ${err}`);
+  tf.dispose([sl, c, a, b, ...parts, ...rows]);
+});

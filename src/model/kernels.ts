@@ -26,6 +26,44 @@ interface WasmBackendLike {
 }
 
 let registered = false;
+const SLICED_MATMUL = 'TcgSlicedMatMul';
+let wasmBatchMatMul: ((...args: unknown[]) => void) | undefined;
+
+/** Copy x[begin : begin + size] into a new heap tensor, one memmove per contiguous innermost run. */
+function heapSlice(be: WasmBackendLike, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
+  const out = be.makeOutput(size, x.dtype);
+  const total = size.reduce((a, s) => a * s, 1);
+  if (total === 0) return out;
+  const heap = x.dtype === 'float32' ? be.wasm.HEAPF32 : be.wasm.HEAP32; // after makeOutput (heap may grow)
+  if (x.dtype !== 'float32' && x.dtype !== 'int32') throw new Error(`Slice: dtype ${x.dtype} not supported here`);
+  const rank = x.shape.length;
+  const strides = new Array(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) strides[i] = strides[i + 1] * x.shape[i + 1];
+  // Merge trailing axes that are taken whole into the contiguous run.
+  let k = rank - 1;
+  let run = size[k];
+  while (k > 0 && size[k] === x.shape[k] && begin[k] === 0) {
+    k--;
+    run *= size[k];
+  }
+  const xOff = be.dataIdMap.get(x.dataId).memoryOffset >> 2;
+  let oOff = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+  const idx = new Array(k).fill(0); // index over axes 0..k-1 of the output
+  for (;;) {
+    let src = xOff + begin[k] * strides[k];
+    for (let a = 0; a < k; a++) src += (begin[a] + idx[a]) * strides[a];
+    heap.copyWithin(oOff, src, src + run);
+    oOff += run;
+    let a = k - 1;
+    while (a >= 0) {
+      if (++idx[a] < size[a]) break;
+      idx[a] = 0;
+      a--;
+    }
+    if (a < 0) break;
+  }
+  return out;
+}
 
 /** Register our wasm kernels (idempotent). Called by initBackend after the wasm backend is ready. */
 export function registerWasmKernels(): void {
@@ -62,6 +100,107 @@ export function registerWasmKernels(): void {
         }
       }
       return outs;
+    },
+  });
+  // Slice and SplitV (tf.slice, tf.split): copy only the selected rows straight on the heap. The stock kernels
+  // first copy the WHOLE input out of the heap per call (readSync), which made splitting [N, q|k|v] columns
+  // cost more than the projection itself.
+  for (const name of ['Slice', 'SplitV']) {
+    try {
+      tf.unregisterKernel(name, 'wasm');
+    } catch {
+      /* not registered */
+    }
+  }
+  tf.registerKernel({
+    kernelName: 'Slice',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const be = backend as unknown as WasmBackendLike;
+      const x = inputs.x as tf.TensorInfo;
+      const { begin, size } = attrs as unknown as { begin: number[]; size: number[] };
+      const [b, sz] = tf.slice_util.parseSliceParams(x as unknown as tf.Tensor, begin, size);
+      return heapSlice(be, x, b, sz);
+    },
+  });
+  tf.registerKernel({
+    kernelName: 'SplitV',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const be = backend as unknown as WasmBackendLike;
+      const x = inputs.x as tf.TensorInfo;
+      const { numOrSizeSplits, axis } = attrs as unknown as { numOrSizeSplits: number[] | number; axis: number };
+      const ax = axis < 0 ? axis + x.shape.length : axis;
+      const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax);
+      const begin = new Array(x.shape.length).fill(0);
+      const outs: tf.TensorInfo[] = [];
+      for (const s of sizes) {
+        const sz = x.shape.slice();
+        sz[ax] = s;
+        outs.push(heapSlice(be, x, begin.slice(), sz));
+        begin[ax] += s;
+      }
+      return outs;
+    },
+  });
+  // SlicedMatMul: a [n, m, k] x b [n, k, p] as n plain 2-D XNNPACK products on views into the heap (no unstack,
+  // no stack, no per-slice tfjs op). Each view is registered with the C++ side under a fresh id and released
+  // right after, so XNNPACK's operator cache (keyed by the id of b) never sees a stale view.
+  tf.registerKernel({
+    kernelName: SLICED_MATMUL,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const be = backend as unknown as WasmBackendLike & {
+        dataIdNextNumber: number;
+        wasm: {
+          cwrap: (n: string, r: null, a: string[]) => (...args: unknown[]) => void;
+          tfjs: { registerTensor(id: number, size: number, off: number): void; disposeData(id: number): void };
+        };
+      };
+      const a = inputs.a as tf.TensorInfo;
+      const b = inputs.b as tf.TensorInfo;
+      const [n, m, k] = a.shape;
+      const p = b.shape[2];
+      if (!wasmBatchMatMul) {
+        wasmBatchMatMul = be.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
+      }
+      const out = be.makeOutput([n, m, p], 'float32');
+      const aOff = be.dataIdMap.get(a.dataId).memoryOffset;
+      const bOff = be.dataIdMap.get(b.dataId).memoryOffset;
+      const oOff = be.dataIdMap.get(out.dataId).memoryOffset;
+      const aShape = new Uint8Array(new Int32Array([1, m, k]).buffer);
+      const bShape = new Uint8Array(new Int32Array([1, k, p]).buffer);
+      const bStep = b.shape[0] === 1 ? 0 : k * p * 4;
+      const t = be.wasm.tfjs;
+      for (let i = 0; i < n; i++) {
+        const ia = be.dataIdNextNumber++;
+        const ib = be.dataIdNextNumber++;
+        const io = be.dataIdNextNumber++;
+        t.registerTensor(ia, m * k, aOff + i * m * k * 4);
+        t.registerTensor(ib, k * p, bOff + i * bStep);
+        t.registerTensor(io, m * p, oOff + i * m * p * 4);
+        wasmBatchMatMul(ia, aShape, 3, ib, bShape, 3, false, false, io);
+        t.disposeData(ia);
+        t.disposeData(ib);
+        t.disposeData(io);
+      }
+      return out;
+    },
+  });
+  // Identity (tf.clone, and every tensor the gradient tape saves): share the buffer instead of copying it.
+  // Safe because no wasm kernel writes into its inputs; Reshape already shares buffers the same way.
+  try {
+    tf.unregisterKernel('Identity', 'wasm');
+  } catch {
+    /* not registered */
+  }
+  tf.registerKernel({
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs.x as tf.TensorInfo;
+      (backend as unknown as { incRef(id: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
     },
   });
   // UnsortedSegmentSum (the gradient of tf.gather): plain JS scatter-add.
@@ -107,18 +246,16 @@ function custom<T extends tf.Tensor>(f: (...args: any[]) => { value: T; gradFunc
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * a [N, M, K] @ b [N, K, P] -> [N, M, P] as N plain 2-D products (fast on wasm) when the slices are big enough,
- * else one batched matMul (small slices: per-op overhead would dominate).
+ * a [N, M, K] @ b [N, K, P] -> [N, M, P]. On wasm, when the slices are big enough, as N plain 2-D XNNPACK
+ * products (the SlicedMatMul kernel above); else one batched matMul (scalar on wasm, fine for small slices).
+ * No gradient: used inside the custom-gradient ops only.
  */
 export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const [n, m, k] = a.shape;
   const p = b.shape[2];
   if (n === 1) return tf.matMul(a.reshape([m, k]), b.reshape([k, p])).reshape([1, m, p]);
   if (m * k * p < 4096 || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
-  const as = tf.unstack(a) as tf.Tensor2D[];
-  const bs = tf.unstack(b) as tf.Tensor2D[];
-  const outs = as.map((ai, i) => tf.matMul(ai, bs[i]));
-  return tf.stack(outs) as tf.Tensor3D;
+  return tf.engine().runKernel(SLICED_MATMUL, { a, b }, {}) as tf.Tensor3D;
 }
 
 /** Swap the last two axes of a rank-3 tensor. */
@@ -150,55 +287,105 @@ export interface LinearParams {
 
 /** x [N, in] -> [N, out], differentiable w.r.t. x and every trainable parameter, with 2-D products only. */
 export function linear(x: tf.Tensor2D, p: LinearParams): tf.Tensor2D {
-  const trainW = p.W.trainable;
-  const trainB = !!p.b && p.b.trainable;
-  const lora = p.lora;
+  return linearGroup(x, [p]);
+}
+
+/**
+ * Several projections of the same input, as ONE product: x [N, in] -> [N, sum(out_i)] (columns in order).
+ * q/k/v share x, as do gate/up; one [in, sum(out)] matmul beats three small ones, and backward needs x^T once.
+ *
+ * LoRA without dropout is folded into the weight for the forward (W_eff = W + s B A, a tiny [out, in] product),
+ * so the adapter costs no [N, r] x [r, out] product (K = r is the slowest shape for XNNPACK). Backward:
+ *   dx = dy W_eff (one product for the group), g = dy_i B_i [N, r], dA_i = s (x^T g)^T, dB_i = s dy_i^T (x A_i^T).
+ * Orientation matters on wasm: [big, K] x [K, small] runs ~20x faster than [small, K] x [K, big], so dA is
+ * computed as x^T g (then a tiny transpose), never g^T x.
+ * With dropout the adapter path stays separate: y_i += s (mask*x) A_i^T B_i^T.
+ */
+export function linearGroup(x: tf.Tensor2D, ps: LinearParams[]): tf.Tensor2D {
+  const outs = ps.map((p) => p.W.shape[0]);
   const inputs: tf.Tensor[] = [x];
-  if (trainW) inputs.push(p.W);
-  if (trainB) inputs.push(p.b!);
-  if (lora) inputs.push(lora.A, lora.B);
+  const slots = ps.map((p) => {
+    const slot = { W: -1, b: -1, A: -1, B: -1 };
+    if (p.W.trainable) slot.W = inputs.push(p.W) - 1;
+    if (p.b && p.b.trainable) slot.b = inputs.push(p.b) - 1;
+    if (p.lora) {
+      slot.A = inputs.push(p.lora.A) - 1;
+      slot.B = inputs.push(p.lora.B) - 1;
+    }
+    return slot;
+  });
+  const anyBias = ps.some((p) => p.b);
+  const anyDrop = ps.some((p) => p.lora?.dropoutMask);
   const op = custom(((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const xin = args[0] as tf.Tensor2D;
-    const W = p.W;
-    const WT = trainW || !p.WT ? (tf.transpose(W) as tf.Tensor2D) : p.WT;
-    let y: tf.Tensor2D = p.b ? tf.add(tf.matMul(xin, WT), p.b) : tf.matMul(xin, WT);
-    let xd: tf.Tensor2D | undefined;
-    let xa: tf.Tensor2D | undefined;
-    if (lora) {
-      const xdrop: tf.Tensor2D = lora.dropoutMask ? tf.mul(xin, lora.dropoutMask) : xin;
-      const xlow: tf.Tensor2D = tf.matMul(xdrop, tf.transpose(lora.A) as tf.Tensor2D); // [N, r]
-      y = tf.add(y, tf.mul(tf.matMul(xlow, tf.transpose(lora.B) as tf.Tensor2D), lora.scaling));
-      xd = xdrop;
-      xa = xlow;
+    // Effective weights, [out, in] and [in, out].
+    const Weff: tf.Tensor2D[] = [];
+    const WeffT: tf.Tensor2D[] = [];
+    for (const p of ps) {
+      let W: tf.Tensor2D = p.W as tf.Tensor2D;
+      let WT: tf.Tensor2D = !p.W.trainable && p.WT ? p.WT : (tf.transpose(p.W) as tf.Tensor2D);
+      if (p.lora && !p.lora.dropoutMask) {
+        const BA = tf.mul(tf.matMul(p.lora.B, p.lora.A), p.lora.scaling) as tf.Tensor2D; // [out, in], tiny
+        W = tf.add(W, BA);
+        WT = tf.add(WT, tf.transpose(BA));
+      }
+      Weff.push(W);
+      WeffT.push(WT);
     }
-    // Everything backward reads goes through save(): tensors captured by the closure may be disposed by then
-    // (callers run the forward inside tf.tidy).
-    save(lora ? (lora.dropoutMask ? [xin, xd!, xa!, lora.dropoutMask] : [xin, xd!, xa!]) : [xin]);
+    const Wcat = ps.length === 1 ? Weff[0] : (tf.concat(Weff, 0) as tf.Tensor2D); // [sumOut, in]
+    const WcatT = ps.length === 1 ? WeffT[0] : (tf.concat(WeffT, 1) as tf.Tensor2D); // [in, sumOut]
+    let y: tf.Tensor2D = tf.matMul(xin, WcatT);
+    if (anyBias) {
+      const bs = ps.map((p, i) => (p.b ? p.b : tf.zeros([outs[i]])));
+      y = tf.add(y, bs.length === 1 ? bs[0] : tf.concat(bs, 0));
+    }
+    if (anyDrop) {
+      const extra = ps.map((p, i) => {
+        if (!p.lora?.dropoutMask) return tf.zeros([xin.shape[0], outs[i]]);
+        const xd = tf.mul(xin, p.lora.dropoutMask) as tf.Tensor2D;
+        const xa = tf.matMul(xd, tf.transpose(p.lora.A) as tf.Tensor2D);
+        return tf.mul(tf.matMul(xa, tf.transpose(p.lora.B) as tf.Tensor2D), p.lora.scaling);
+      });
+      y = tf.add(y, extra.length === 1 ? extra[0] : tf.concat(extra, 1));
+    }
+    // Backward reads only what goes through save() (closure-captured tensors may be disposed by then).
+    const masks = ps.map((p) => p.lora?.dropoutMask).filter((m): m is tf.Tensor2D => !!m);
+    save([xin, Wcat, ...masks]);
     return {
-      value: y as tf.Tensor2D,
+      value: y,
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
         const xs = saved[0] as tf.Tensor2D;
-        const grads: tf.Tensor[] = [];
-        let dx = tf.matMul(dy, W); // [N, in]
-        let dyT: tf.Tensor2D | undefined;
-        if (trainW || lora) dyT = tf.transpose(dy) as tf.Tensor2D; // [out, N]
-        let gA: tf.Tensor | undefined;
-        let gB: tf.Tensor | undefined;
-        if (lora) {
-          const xdS = saved[1] as tf.Tensor2D;
-          const xaS = saved[2] as tf.Tensor2D;
-          const g = tf.mul(tf.matMul(dy, lora.B), lora.scaling) as tf.Tensor2D; // [N, r]
-          gA = tf.matMul(tf.transpose(g) as tf.Tensor2D, xdS); // [r, in]
-          gB = tf.mul(tf.matMul(dyT!, xaS), lora.scaling); // [out, r]
-          let dxl = tf.matMul(g, lora.A) as tf.Tensor2D; // [N, in]
-          if (lora.dropoutMask) dxl = tf.mul(dxl, saved[3]);
-          dx = tf.add(dx, dxl);
+        const W = saved[1] as tf.Tensor2D;
+        const savedMasks = saved.slice(2) as tf.Tensor2D[];
+        const grads: tf.Tensor[] = new Array(inputs.length);
+        let dx: tf.Tensor2D = tf.matMul(dy, W); // [N, in]
+        const needPer = ps.some((p) => p.W.trainable || (p.b && p.b.trainable) || p.lora);
+        if (needPer) {
+          const dys = ps.length === 1 ? [dy] : (tf.split(dy, outs, 1) as tf.Tensor2D[]); // [N, out_i]
+          const needDyT = ps.some((p) => p.lora);
+          const dyT = needDyT ? (tf.transpose(dy) as tf.Tensor2D) : undefined; // [sumOut, N]
+          const dyTs = dyT ? (ps.length === 1 ? [dyT] : (tf.split(dyT, outs, 0) as tf.Tensor2D[])) : [];
+          let xT: tf.Tensor2D | undefined;
+          let mi = 0;
+          ps.forEach((p, i) => {
+            const sl = slots[i];
+            if (sl.W >= 0 || (p.lora && !p.lora.dropoutMask)) xT = xT ?? (tf.transpose(xs) as tf.Tensor2D); // [in, N]
+            if (sl.W >= 0) grads[sl.W] = tf.transpose(tf.matMul(xT!, dys[i])); // (x^T dy_i)^T = [out, in]
+            if (sl.b >= 0) grads[sl.b] = tf.sum(dys[i], 0);
+            if (p.lora) {
+              const { A, B, scaling } = p.lora;
+              const mask = p.lora.dropoutMask ? savedMasks[mi++] : undefined;
+              const xdT = mask ? (tf.transpose(tf.mul(xs, mask)) as tf.Tensor2D) : xT!; // [in, N]
+              const g = tf.mul(tf.matMul(dys[i], B), scaling) as tf.Tensor2D; // [N, r]
+              grads[sl.A] = tf.transpose(tf.matMul(xdT, g)); // [r, in]
+              const xa = tf.matMul(mask ? (tf.mul(xs, mask) as tf.Tensor2D) : xs, tf.transpose(A) as tf.Tensor2D); // [N, r]
+              grads[sl.B] = tf.mul(tf.matMul(dyTs[i], xa), scaling); // [out, r]
+              if (mask) dx = tf.add(dx, tf.mul(tf.matMul(g, A), mask)); // the adapter's own input gradient
+            }
+          });
         }
-        grads.push(dx);
-        if (trainW) grads.push(tf.matMul(dyT!, xs)); // [out, in]
-        if (trainB) grads.push(tf.sum(dy, 0));
-        if (lora) grads.push(gA!, gB!);
+        grads[0] = dx;
         return grads;
       },
     };
@@ -239,6 +426,100 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, maskAd
     };
   }));
   return op(q, k, v);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// RMSNorm and SwiGLU (fewer kernels than their autodiff).
+// ---------------------------------------------------------------------------------------------------------------
+
+/** x [N, d] * rsqrt(mean(x^2) + eps) * w. Differentiable w.r.t. x and (when trainable) w. */
+export function rmsNorm(x: tf.Tensor2D, w: tf.Variable, eps: number): tf.Tensor2D {
+  const trainW = w.trainable;
+  const op = custom(((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const xin = args[0] as tf.Tensor2D;
+    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xin), -1, true), eps)); // [N, 1]
+    const xhat = tf.mul(xin, r);
+    save([xhat, r]);
+    return {
+      value: tf.mul(xhat, w) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [xh, rs] = saved;
+        const g = tf.mul(dy, w); // d/d xhat
+        const dx = tf.mul(rs, tf.sub(g, tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))));
+        return trainW ? [dx, tf.sum(tf.mul(dy, xh), 0)] : [dx];
+      },
+    };
+  }));
+  return trainW ? op(x, w) : op(x);
+}
+
+/** gu [N, 2F] = [gate | up] -> silu(gate) * up [N, F]. */
+export function swiglu(gu: tf.Tensor2D): tf.Tensor2D {
+  const F = gu.shape[1] / 2;
+  const op = custom(((x: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const [g, u] = tf.split(x, 2, 1) as tf.Tensor2D[];
+    const sg = tf.sigmoid(g);
+    const gs = tf.mul(g, sg);
+    save([g, u, sg, gs]);
+    return {
+      value: tf.mul(gs, u) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+        const [gg, uu, s, gsv] = saved;
+        // d silu(g) = s * (1 + g * (1 - s)) = s + gs - gs * s
+        const dsilu = tf.sub(tf.add(s, gsv), tf.mul(gsv, s));
+        return [tf.concat([tf.mul(tf.mul(dy, uu), dsilu), tf.mul(dy, gsv)], 1)];
+      },
+    };
+  }));
+  void F;
+  return op(gu);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rotary position embedding.
+// ---------------------------------------------------------------------------------------------------------------
+
+const rotCache = new Map<number, { R: tf.Tensor2D; RT: tf.Tensor2D }>();
+
+/** rotate_half as a matrix: x @ R = cat(-x2, x1) for rows x of width hd. */
+function rotateHalfMatrix(hd: number): { R: tf.Tensor2D; RT: tf.Tensor2D } {
+  let e = rotCache.get(hd);
+  if (!e) {
+    const half = hd / 2;
+    const r = new Float32Array(hd * hd);
+    for (let i = 0; i < half; i++) {
+      r[(i + half) * hd + i] = -1; // out[i] = -x[i + half]
+      r[i * hd + i + half] = 1; // out[i + half] = x[i]
+    }
+    const R = tf.keep(tf.tensor2d(r, [hd, hd]));
+    e = { R, RT: tf.keep(tf.transpose(R)) };
+    rotCache.set(hd, e);
+  }
+  return e;
+}
+
+/**
+ * HF's apply_rotary_pos_emb on one of q/k: x [B, T, h, hd], cos/sin [B, T, 1, hd] (emb = cat(freqs, freqs)) ->
+ * x * cos + rotate_half(x) * sin. rotate_half is a [hd, hd] signed permutation applied as one 2-D product
+ * (slicing/reversing the halves costs more on wasm than the tiny matmul).
+ */
+export function rope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
+  const [b, t, h, hd] = x.shape;
+  const { R, RT } = rotateHalfMatrix(hd);
+  const op = custom(((xi: tf.Tensor4D, save: tf.GradSaveFunc) => {
+    save([cos, sin]);
+    const rot = tf.matMul(xi.reshape([b * t * h, hd]) as tf.Tensor2D, R).reshape([b, t, h, hd]);
+    return {
+      value: tf.add(tf.mul(xi, cos), tf.mul(rot, sin)) as tf.Tensor4D,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [c, s] = saved;
+        const ds = tf.mul(dy, s).reshape([b * t * h, hd]) as tf.Tensor2D;
+        return [tf.add(tf.mul(dy, c), tf.matMul(ds, RT).reshape([b, t, h, hd]))];
+      },
+    };
+  }));
+  return op(x);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -286,11 +567,14 @@ export function headLogprobs(hn: tf.Tensor2D, W: tf.Variable, WT: tf.Tensor2D | 
     const h = args[0] as tf.Tensor2D;
     const wt = trainW || !WT ? (tf.transpose(W) as tf.Tensor2D) : WT;
     const logits = tf.matMul(h, wt); // [N, V]
-    const lse = tf.logSumExp(logits, -1); // [N]
     const n = h.shape[0];
+    // Softmax is one vectorised XNNPACK kernel on wasm (elementwise Exp is scalar, ~10x slower). The
+    // log-sum-exp follows from it without a second exp pass: lse = max(logits) - log(max(P)), and
+    // max(P) >= 1/V never underflows.
+    const P = tf.softmax(logits); // [N, V]
+    const lse = tf.sub(tf.max(logits, -1), tf.log(tf.max(P, -1))); // [N]
     const flat = tf.add(tf.mul(tf.range(0, n, 1, 'int32'), tf.scalar(V, 'int32')), targets) as tf.Tensor1D;
     const picked = tf.gather(logits.reshape([-1]), flat) as tf.Tensor1D;
-    const P = tf.exp(tf.sub(logits, lse.reshape([n, 1])));
     save([h, P, targets]);
     return {
       value: tf.sub(picked, lse) as tf.Tensor1D,

@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Qwen2Config, headDim, loadConfig, saveConfig, validateConfig } from './config';
 import { RawTensor, readCheckpointWeights, takeTensor, writeSafetensors } from './safetensors';
-import { attention, embedding, headLogprobs, linear } from './kernels';
+import { LinearParams, attention, embedding, headLogprobs, linear, linearGroup, rmsNorm, rope, swiglu } from './kernels';
 import { Rng } from '../util/rng';
 
 /** One layer's cache: keys/values after RoPE, [B, num_key_value_heads, T_past, head_dim]. */
@@ -141,8 +141,7 @@ export class Qwen2ForCausalLM {
       const data = w instanceof Float32Array ? w : w.data;
       this.params.set(name, makeVariable(data, shape));
     }
-    // RoPE tables [max_position_embeddings, head_dim]: cos, and sin with the rotate_half sign folded in
-    // (rotate_half(x) = cat(-x2, x1) = reverse-halves(x) * [-1.., +1..]).
+    // RoPE tables [max_position_embeddings, head_dim], HF layout emb = cat(freqs, freqs).
     const hd = headDim(config);
     const half = hd / 2;
     const P = config.max_position_embeddings;
@@ -153,8 +152,7 @@ export class Qwen2ForCausalLM {
         const invFreq = 1 / Math.pow(config.rope_theta, (2 * i) / hd);
         const a = p * invFreq;
         cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(a);
-        sin[p * hd + i] = -Math.sin(a);
-        sin[p * hd + i + half] = Math.sin(a);
+        sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(a);
       }
     }
     this.ropeCos = tf.keep(tf.tensor2d(cos, [P, hd]));
@@ -240,37 +238,29 @@ export class Qwen2ForCausalLM {
     this.transposed.clear();
   }
 
-  /** A projection x [N, in] -> [N, out] with bias and (when enabled and not merged) LoRA. */
-  private proj(x: tf.Tensor2D, modulePath: string): tf.Tensor2D {
+  /** Parameters of one projection for kernels.ts: weight, cached transpose, bias, and the adapter when active. */
+  private projParams(modulePath: string, n: number): LinearParams {
     const W = this.params.get(`${modulePath}.weight`)!;
     const b = this.params.get(`${modulePath}.bias`);
     const m = this.loraEnabled && !this.loraMerged ? this.lora.get(modulePath) : undefined;
-    let lora;
+    let lora: LinearParams['lora'];
     if (m) {
       let dropoutMask: tf.Tensor2D | undefined;
       if (this.training && this.loraDropout > 0) {
         const p = this.loraDropout;
-        const n = x.shape[0] * x.shape[1];
-        const data = new Float32Array(n);
-        for (let i = 0; i < n; i++) data[i] = this.dropoutRng.next() < p ? 0 : 1 / (1 - p);
-        dropoutMask = tf.tensor2d(data, x.shape);
+        const inF = W.shape[1] as number;
+        const data = new Float32Array(n * inF);
+        for (let i = 0; i < data.length; i++) data[i] = this.dropoutRng.next() < p ? 0 : 1 / (1 - p);
+        dropoutMask = tf.tensor2d(data, [n, inF]);
       }
       lora = { A: m.A, B: m.B, scaling: this.loraScaling, dropoutMask };
     }
-    return linear(x, { W, WT: this.frozenT(`${modulePath}.weight`), b, lora });
+    return { W, WT: this.frozenT(`${modulePath}.weight`), b, lora };
   }
 
-  private rmsnorm(x: tf.Tensor2D, name: string): tf.Tensor2D {
-    const w = this.params.get(name)!;
-    const ms = tf.mean(tf.square(x), -1, true);
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, this.config.rms_norm_eps))), w);
-  }
-
-  /** x [B, T, h, hd] -> RoPE'd, with cos/sin [B, T, 1, hd]. */
-  private rope(x: tf.Tensor4D, cos: tf.Tensor4D, sin: tf.Tensor4D): tf.Tensor4D {
-    const [b, t, h, hd] = x.shape;
-    const swapped = tf.reverse(x.reshape([b, t, h, 2, hd / 2]), 3).reshape([b, t, h, hd]);
-    return tf.add(tf.mul(x, cos), tf.mul(swapped, sin));
+  /** Projections of the same x [N, in], fused into one product: [N, sum(out)]. */
+  private proj(x: tf.Tensor2D, ...modulePaths: string[]): tf.Tensor2D {
+    return linearGroup(x, modulePaths.map((m) => this.projParams(m, x.shape[0])));
   }
 
   /**
@@ -284,7 +274,6 @@ export class Qwen2ForCausalLM {
     const KV = c.num_key_value_heads;
     const G = H / KV;
     const hd = headDim(c);
-    const d = c.hidden_size;
     const past = opts.past_key_values?.[0]?.key.shape[2] ?? 0;
     const Tk = past + T;
     const useCache = opts.use_cache ?? true;
@@ -320,10 +309,12 @@ export class Qwen2ForCausalLM {
     const newCache: KVCache = [];
     let x = embedding(this.params.get('model.embed_tokens.weight')!, input_ids.reshape([B * T]).toInt() as tf.Tensor1D); // [N, d]
     for (let l = 0; l < c.num_hidden_layers; l++) {
-      const h = this.rmsnorm(x, `model.layers.${l}.input_layernorm.weight`);
-      const q = this.rope(this.proj(h, projectionPath(l, 'q_proj')).reshape([B, T, H, hd]), cos, sin);
-      let k = tf.transpose(this.rope(this.proj(h, projectionPath(l, 'k_proj')).reshape([B, T, KV, hd]), cos, sin), [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
-      let v = tf.transpose(this.proj(h, projectionPath(l, 'v_proj')).reshape([B, T, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+      const h = rmsNorm(x, this.params.get(`model.layers.${l}.input_layernorm.weight`)!, c.rms_norm_eps);
+      const qkv = this.proj(h, projectionPath(l, 'q_proj'), projectionPath(l, 'k_proj'), projectionPath(l, 'v_proj'));
+      const [q0, k0, v0] = tf.split(qkv, [H * hd, KV * hd, KV * hd], 1);
+      const q = rope(q0.reshape([B, T, H, hd]), cos, sin);
+      let k = tf.transpose(rope(k0.reshape([B, T, KV, hd]), cos, sin), [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
+      let v = tf.transpose(v0.reshape([B, T, KV, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
       if (opts.past_key_values) {
         k = tf.concat([opts.past_key_values[l].key, k], 2);
         v = tf.concat([opts.past_key_values[l].value, v], 2);
@@ -334,13 +325,11 @@ export class Qwen2ForCausalLM {
       const ctx = attention(q3, k.reshape([B * KV, Tk, hd]), v.reshape([B * KV, Tk, hd]), maskAdd, KV, 1 / Math.sqrt(hd));
       const ctx2 = tf.transpose(ctx.reshape([B, H, T, hd]), [0, 2, 1, 3]).reshape([B * T, H * hd]) as tf.Tensor2D;
       x = tf.add(x, this.proj(ctx2, projectionPath(l, 'o_proj')));
-      const h2 = this.rmsnorm(x, `model.layers.${l}.post_attention_layernorm.weight`);
-      const g = this.proj(h2, projectionPath(l, 'gate_proj'));
-      const u = this.proj(h2, projectionPath(l, 'up_proj'));
-      x = tf.add(x, this.proj(tf.mul(tf.mul(g, tf.sigmoid(g)), u) as tf.Tensor2D, projectionPath(l, 'down_proj')));
+      const h2 = rmsNorm(x, this.params.get(`model.layers.${l}.post_attention_layernorm.weight`)!, c.rms_norm_eps);
+      const gu = this.proj(h2, projectionPath(l, 'gate_proj'), projectionPath(l, 'up_proj')); // [N, 2 * ffn]
+      x = tf.add(x, this.proj(swiglu(gu), projectionPath(l, 'down_proj')));
     }
-    void d;
-    return { hidden: this.rmsnorm(x, 'model.norm.weight'), past_key_values: newCache };
+    return { hidden: rmsNorm(x, this.params.get('model.norm.weight')!, c.rms_norm_eps), past_key_values: newCache };
   }
 
   /** The LM head weight [V, d]: lm_head.weight, or the embedding when tied. */
