@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { BackendWasm, getThreadsCount, setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { NODE_MODULES, ROOT } from '../util/paths';
 import { registerWasmKernels } from './kernels';
 
@@ -50,7 +50,58 @@ async function tryNative(pkg: string): Promise<boolean> {
   }
 }
 
+/**
+ * Opt-in (env TFJS_WASM_THREADS=n, n > 1): load tfjs's multi-threaded SIMD wasm build in Node, which tfjs itself
+ * only enables in browsers. Its Emscripten glue supports Node's worker_threads; what tfjs's loader lacks is a
+ * worker script on disk (it makes a Blob URL) and a main-script path, and the C++ side sizes its XNNPACK
+ * thread pool from os.cpus().length / 2 at start-up (so we report 2n cores while it initialises).
+ * Matmuls then use n threads; everything else stays single-threaded. On a loaded machine the pool's
+ * spin-waits make it slower, which is why it is not the default. A process using it must exit explicitly
+ * (the pool thread keeps Node alive); run.ts does.
+ */
+async function registerThreadedWasm(threads: number): Promise<void> {
+  const os = requireHere('os') as { cpus: () => unknown[]; tmpdir: () => string };
+  const outDir = path.join(NODE_MODULES, '@tensorflow', 'tfjs-backend-wasm', 'wasm-out');
+  const distDir = path.join(NODE_MODULES, '@tensorflow', 'tfjs-backend-wasm', 'dist');
+  const mainScript = path.join(outDir, 'tfjs-backend-wasm-threaded-simd.js');
+  const factory = requireHere(mainScript) as (cfg: Record<string, unknown>) => Promise<Record<string, unknown>>;
+  const { wasmWorkerContents } = requireHere(path.join(outDir, 'tfjs-backend-wasm-threaded-simd.worker.js')) as { wasmWorkerContents: string };
+  const workerPath = path.join(os.tmpdir(), `tfjs-wasm-threaded-simd-${process.pid}.worker.cjs`);
+  fs.writeFileSync(workerPath, wasmWorkerContents.replace(/\n/g, '\\n')); // as tfjs does before making its Blob
+  const realCpus = os.cpus;
+  os.cpus = () => new Array(2 * threads).fill(realCpus()[0]);
+  let mod: Record<string, unknown> & { cwrap: (n: string, r: string | null, a: string[]) => unknown };
+  try {
+    mod = (await factory({
+      locateFile: (p: string, prefix: string) =>
+        p.endsWith('.worker.js') ? workerPath : p.endsWith('.wasm') ? path.join(distDir, 'tfjs-backend-wasm-threaded-simd.wasm') : prefix + p,
+      mainScriptUrlOrBlob: mainScript,
+    })) as typeof mod;
+  } finally {
+    os.cpus = realCpus;
+  }
+  mod.tfjs = {
+    init: mod.cwrap('init', null, []),
+    initWithThreadsCount: mod.cwrap('init_with_threads_count', null, ['number']),
+    getThreadsCount: mod.cwrap('get_threads_count', 'number', []),
+    registerTensor: mod.cwrap('register_tensor', null, ['number', 'number', 'number']),
+    disposeData: mod.cwrap('dispose_data', null, ['number']),
+    dispose: mod.cwrap('dispose', null, []),
+  };
+  setThreadsCount(threads);
+  tf.removeBackend('wasm');
+  tf.registerBackend('wasm', () => new BackendWasm(mod as unknown as ConstructorParameters<typeof BackendWasm>[0]), 2);
+}
+
 async function useWasm(): Promise<boolean> {
+  const threads = Number(process.env.TFJS_WASM_THREADS ?? '1');
+  if (threads > 1) {
+    try {
+      await registerThreadedWasm(Math.min(4, Math.floor(threads)));
+    } catch (e) {
+      console.error(`[backend] multi-threaded wasm failed to load (${(e as Error).message}); using single-threaded wasm`);
+    }
+  }
   setWasmPaths(path.join(NODE_MODULES, '@tensorflow', 'tfjs-backend-wasm', 'dist') + path.sep);
   const ok = await tf.setBackend('wasm');
   if (ok) registerWasmKernels();
@@ -93,7 +144,8 @@ export async function initBackend(name?: BackendName | string): Promise<string> 
   await tf.ready();
   if (!ok) throw new Error(`could not initialise backend '${want}'`);
   chosen = tf.getBackend();
-  console.error(`[backend] ${chosen}${want === 'auto' ? ' (auto)' : ''}`);
+  const threads = chosen === 'wasm' ? `, ${getThreadsCount()} thread(s)` : '';
+  console.error(`[backend] ${chosen}${want === 'auto' ? ' (auto)' : ''}${threads}`);
   return chosen;
 }
 
