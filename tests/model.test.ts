@@ -219,3 +219,33 @@ test('wasm kernels: Slice/SplitV/Unpack/Identity replacements and the sliced mat
   assert.ok(err < 1e-4, `bmm error ${err}`);
   tf.dispose([sl, c, a, b, ...parts, ...rows]);
 });
+
+test('attention core: per-slice forward and backward match plain autodiff (slices big enough for the fast path)', async () => {
+  const { attention } = await import('../src/model/kernels');
+  const B = 2, KV = 2, GT = 40, Tk = 20, hd = 16;
+  const q = tf.randomNormal([B * KV, GT, hd], 0, 1, 'float32', 3) as tf.Tensor3D;
+  const k = tf.randomNormal([B * KV, Tk, hd], 0, 1, 'float32', 4) as tf.Tensor3D;
+  const v = tf.randomNormal([B * KV, Tk, hd], 0, 1, 'float32', 5) as tf.Tensor3D;
+  const mask = tf.tensor4d(Array.from({ length: B * GT * Tk }, (_, i) => ((i * 7) % 5 === 0 ? -1e9 : 0)), [B, 1, GT, Tk]);
+  const w = tf.randomNormal([B * KV, GT, hd], 0, 1, 'float32', 6);
+  const scale = 0.25;
+  const naive = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+    const s = tf.add(tf.mul(tf.matMul(a, b, false, true).reshape([B, KV, GT, Tk]), scale), mask);
+    return tf.matMul(tf.softmax(s).reshape([B * KV, GT, Tk]), c);
+  };
+  const f1 = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attention(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor3D, mask, KV, scale), w));
+  const f2 = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(naive(a, b, c), w));
+  const g1 = tf.grads(f1)([q, k, v]);
+  const g2 = tf.grads(f2)([q, k, v]);
+  for (let i = 0; i < 3; i++) {
+    const d = tf.max(tf.abs(tf.sub(g1[i], g2[i]))).dataSync()[0];
+    const r = tf.max(tf.abs(g2[i])).dataSync()[0];
+    assert.ok(d / r < 1e-4, `grad ${i}: ${d / r}`);
+  }
+  const y1 = attention(q, k, v, mask, KV, scale);
+  assert.ok(tf.max(tf.abs(tf.sub(y1, naive(q, k, v)))).dataSync()[0] < 1e-4);
+  const cat = tf.concat([tf.ones([3, 2, 2]), tf.zeros([3, 1, 2]), tf.fill([3, 2, 2], 2)], 1);
+  assert.deepEqual((await cat.array() as number[][][])[1], [[1, 1], [1, 1], [0, 0], [2, 2], [2, 2]]);
+  const emb = tf.gather(tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([2, 0, 2], 'int32'));
+  assert.deepEqual(await emb.array(), [[5, 6], [1, 2], [5, 6]]);
+});

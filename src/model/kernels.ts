@@ -187,6 +187,73 @@ export function registerWasmKernels(): void {
       return out;
     },
   });
+  // GatherV2 along axis 0 (embedding rows, RoPE table rows): one memmove per index. The stock kernel took
+  // ~20 ms to gather 3k rows of 128. Other axes / batchDims go to the stock kernel.
+  const stockGather = tf.getKernel('GatherV2', 'wasm');
+  if (stockGather) {
+    tf.unregisterKernel('GatherV2', 'wasm');
+    tf.registerKernel({
+      ...stockGather,
+      kernelFunc: (args) => {
+        const { inputs, backend, attrs } = args;
+        const be = backend as unknown as WasmBackendLike;
+        const x = inputs.x as tf.TensorInfo;
+        const ind = inputs.indices as tf.TensorInfo;
+        const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
+        if ((axis !== 0 && axis !== -x.shape.length) || batchDims !== 0 || ind.dtype !== 'int32' || (x.dtype !== 'float32' && x.dtype !== 'int32')) {
+          return stockGather.kernelFunc(args);
+        }
+        const rows = x.shape[0];
+        const inner = x.shape.slice(1).reduce((a, b) => a * b, 1);
+        const idx = be.readSync(ind.dataId) as Int32Array; // a copy, small
+        const out = be.makeOutput([...ind.shape, ...x.shape.slice(1)], x.dtype);
+        const heap = x.dtype === 'float32' ? be.wasm.HEAPF32 : be.wasm.HEAP32;
+        const xOff = be.dataIdMap.get(x.dataId).memoryOffset >> 2;
+        const oOff = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+        for (let i = 0; i < idx.length; i++) {
+          const r = idx[i];
+          if (r < 0 || r >= rows) throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`);
+          heap.copyWithin(oOff + i * inner, xOff + r * inner, xOff + (r + 1) * inner);
+        }
+        return out;
+      },
+    });
+  }
+  // Concat: the inverse of our SplitV (the gradient of split, and SwiGLU's backward), copied on the heap.
+  const stockConcat = tf.getKernel('Concat', 'wasm');
+  if (stockConcat) {
+    tf.unregisterKernel('Concat', 'wasm');
+    tf.registerKernel({
+      ...stockConcat,
+      kernelFunc: (args) => {
+        const { inputs, backend, attrs } = args;
+        const be = backend as unknown as WasmBackendLike;
+        const xs = (inputs as unknown as tf.TensorInfo[]).filter((t) => t.shape.reduce((a, b) => a * b, 1) > 0);
+        const dtype = xs.length > 0 ? xs[0].dtype : 'float32';
+        if (xs.length < 2 || (dtype !== 'float32' && dtype !== 'int32') || xs.some((t) => t.dtype !== dtype)) return stockConcat.kernelFunc(args);
+        const rank = xs[0].shape.length;
+        let ax = (attrs as unknown as { axis: number }).axis;
+        if (ax < 0) ax += rank;
+        const outShape = xs[0].shape.slice();
+        outShape[ax] = xs.reduce((a, t) => a + t.shape[ax], 0);
+        const outer = outShape.slice(0, ax).reduce((a, b) => a * b, 1);
+        const inner = outShape.slice(ax + 1).reduce((a, b) => a * b, 1);
+        const out = be.makeOutput(outShape, dtype);
+        const heap = dtype === 'float32' ? be.wasm.HEAPF32 : be.wasm.HEAP32;
+        const oOff = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+        const rowOut = outShape[ax] * inner;
+        let col = 0;
+        for (const t of xs) {
+          const run = t.shape[ax] * inner;
+          const tOff = be.dataIdMap.get(t.dataId).memoryOffset >> 2;
+          if (outer === 1) heap.copyWithin(oOff + col, tOff, tOff + run);
+          else for (let o = 0; o < outer; o++) heap.copyWithin(oOff + o * rowOut + col, tOff + o * run, tOff + (o + 1) * run);
+          col += run;
+        }
+        return out;
+      },
+    });
+  }
   // Identity (tf.clone, and every tensor the gradient tape saves): share the buffer instead of copying it.
   // Safe because no wasm kernel writes into its inputs; Reshape already shares buffers the same way.
   try {
@@ -416,11 +483,13 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, maskAd
       value: ctx,
       gradFunc: (dctx: tf.Tensor3D, saved: tf.Tensor[]) => {
         const [qs, ks, vs, Ps] = saved as tf.Tensor3D[];
+        // dV = P^T dctx and dK = dS^T q, computed transposed (dV^T = dctx^T P) so that only the thin
+        // [., ., hd] tensors get transposed, never the [BK, GT, Tk] score-sized ones.
         const dP = bmm(dctx, t3(vs)); // [BK, GT, Tk]
-        const dV = bmm(t3(Ps), dctx); // [BK, Tk, hd]
+        const dV = t3(bmm(t3(dctx), Ps)); // [BK, Tk, hd]
         const dS = tf.mul(tf.mul(Ps, tf.sub(dP, tf.sum(tf.mul(dP, Ps), -1, true))), scale) as tf.Tensor3D;
         const dQ = bmm(dS, ks); // [BK, GT, hd]
-        const dK = bmm(t3(dS), qs); // [BK, Tk, hd]
+        const dK = t3(bmm(t3(qs), dS)); // [BK, Tk, hd]
         return [dQ, dK, dV];
       },
     };
