@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Jupyter kernel launcher for the notebooks: starts the project's own tslab (node_modules/tslab, via
-# scripts/tslab-kernel.cjs) FROM THE PROJECT ROOT, because tslab makes its working directory the TypeScript root and a notebook in notebooks/ could not
-# otherwise import src/. Not a tslab install: scripts/setup-jupyter.sh copies this file into the "tslab" kernelspec.
+# scripts/tslab-kernel.cjs) FROM THE PROJECT ROOT, because tslab makes its working directory the TypeScript
+# root and a notebook in notebooks/ could not otherwise import src/.
+# Not a tslab install: scripts/setup-jupyter.sh copies this file into the "tslab" kernelspec.
 #
 # Usage (by Jupyter, see kernel.json): tslab-kernel.sh CONNECTION_FILE
 # The project root is, in order: $TOOLCALL_GRPO_ROOT; the nearest folder above Jupyter's working directory (the
