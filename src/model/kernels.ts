@@ -321,8 +321,17 @@ export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const [n, m, k] = a.shape;
   const p = b.shape[2];
   if (n === 1) return tf.matMul(a.reshape([m, k]), b.reshape([k, p])).reshape([1, m, p]);
-  if (m * k * p < 4096 || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
+  // Thin slices (e.g. one new token per step while sampling) go batched: per-call overhead would dominate.
+  if (m < 8 || m * k * p < 16384 || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
   return tf.engine().runKernel(SLICED_MATMUL, { a, b }, {}) as tf.Tensor3D;
+}
+
+/** a [N, M, K] @ b[N, P, K]^T -> [N, M, P]; batched with transposeB when thin (cheaper than transposing b). */
+export function bmmT(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  const [, m, k] = a.shape;
+  const p = b.shape[1];
+  if (m < 8 || m * k * p < 16384 || tf.getBackend() !== 'wasm') return tf.matMul(a, b, false, true);
+  return bmm(a, t3(b));
 }
 
 /** Swap the last two axes of a rank-3 tensor. */
@@ -352,6 +361,18 @@ export interface LinearParams {
   };
 }
 
+/**
+ * Pre-concatenated frozen weights of a projection group (no trainable weight, no active adapter): [sumOut, in]
+ * and its transpose. Kept by the model across calls, so sampling neither re-concatenates nor makes XNNPACK
+ * re-pack the weights on every token.
+ */
+export interface FusedFrozen {
+  W: tf.Tensor2D;
+  WT: tf.Tensor2D;
+  /** Concatenated biases (zeros for projections without one); absent when none has a bias. */
+  b?: tf.Tensor1D;
+}
+
 /** x [N, in] -> [N, out], differentiable w.r.t. x and every trainable parameter, with 2-D products only. */
 export function linear(x: tf.Tensor2D, p: LinearParams): tf.Tensor2D {
   return linearGroup(x, [p]);
@@ -368,7 +389,7 @@ export function linear(x: tf.Tensor2D, p: LinearParams): tf.Tensor2D {
  * computed as x^T g (then a tiny transpose), never g^T x.
  * With dropout the adapter path stays separate: y_i += s (mask*x) A_i^T B_i^T.
  */
-export function linearGroup(x: tf.Tensor2D, ps: LinearParams[]): tf.Tensor2D {
+export function linearGroup(x: tf.Tensor2D, ps: LinearParams[], fused?: FusedFrozen): tf.Tensor2D {
   const outs = ps.map((p) => p.W.shape[0]);
   const inputs: tf.Tensor[] = [x];
   const slots = ps.map((p) => {
@@ -389,7 +410,7 @@ export function linearGroup(x: tf.Tensor2D, ps: LinearParams[]): tf.Tensor2D {
     // Effective weights, [out, in] and [in, out].
     const Weff: tf.Tensor2D[] = [];
     const WeffT: tf.Tensor2D[] = [];
-    for (const p of ps) {
+    if (!fused) for (const p of ps) {
       let W: tf.Tensor2D = p.W as tf.Tensor2D;
       let WT: tf.Tensor2D = !p.W.trainable && p.WT ? p.WT : (tf.transpose(p.W) as tf.Tensor2D);
       if (p.lora && !p.lora.dropoutMask) {
@@ -400,12 +421,15 @@ export function linearGroup(x: tf.Tensor2D, ps: LinearParams[]): tf.Tensor2D {
       Weff.push(W);
       WeffT.push(WT);
     }
-    const Wcat = ps.length === 1 ? Weff[0] : (tf.concat(Weff, 0) as tf.Tensor2D); // [sumOut, in]
-    const WcatT = ps.length === 1 ? WeffT[0] : (tf.concat(WeffT, 1) as tf.Tensor2D); // [in, sumOut]
+    const Wcat = fused ? fused.W : ps.length === 1 ? Weff[0] : (tf.concat(Weff, 0) as tf.Tensor2D); // [sumOut, in]
+    const WcatT = fused ? fused.WT : ps.length === 1 ? WeffT[0] : (tf.concat(WeffT, 1) as tf.Tensor2D); // [in, sumOut]
     let y: tf.Tensor2D = tf.matMul(xin, WcatT);
     if (anyBias) {
-      const bs = ps.map((p, i) => (p.b ? p.b : tf.zeros([outs[i]])));
-      y = tf.add(y, bs.length === 1 ? bs[0] : tf.concat(bs, 0));
+      if (fused?.b) y = tf.add(y, fused.b);
+      else {
+        const bs = ps.map((p, i) => (p.b ? p.b : tf.zeros([outs[i]])));
+        y = tf.add(y, bs.length === 1 ? bs[0] : tf.concat(bs, 0));
+      }
     }
     if (anyDrop) {
       const extra = ps.map((p, i) => {
@@ -474,7 +498,7 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, maskAd
   const tk = k.shape[1];
   const b = bk / kvHeads;
   const op = custom(((qi: tf.Tensor3D, ki: tf.Tensor3D, vi: tf.Tensor3D, save: tf.GradSaveFunc) => {
-    const s = bmm(qi, t3(ki)); // [BK, GT, Tk]
+    const s = bmmT(qi, ki); // [BK, GT, Tk]
     const s4 = tf.add(tf.mul(s.reshape([b, kvHeads, gt, tk]), scale), maskAdd);
     const P = tf.softmax(s4).reshape([bk, gt, tk]) as tf.Tensor3D;
     const ctx = bmm(P, vi); // [BK, GT, hd]
@@ -485,7 +509,7 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, maskAd
         const [qs, ks, vs, Ps] = saved as tf.Tensor3D[];
         // dV = P^T dctx and dK = dS^T q, computed transposed (dV^T = dctx^T P) so that only the thin
         // [., ., hd] tensors get transposed, never the [BK, GT, Tk] score-sized ones.
-        const dP = bmm(dctx, t3(vs)); // [BK, GT, Tk]
+        const dP = bmmT(dctx, vs); // [BK, GT, Tk]
         const dV = t3(bmm(t3(dctx), Ps)); // [BK, Tk, hd]
         const dS = tf.mul(tf.mul(Ps, tf.sub(dP, tf.sum(tf.mul(dP, Ps), -1, true))), scale) as tf.Tensor3D;
         const dQ = bmm(dS, ks); // [BK, GT, hd]

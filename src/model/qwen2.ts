@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Qwen2Config, headDim, loadConfig, saveConfig, validateConfig } from './config';
 import { RawTensor, readCheckpointWeights, takeTensor, writeSafetensors } from './safetensors';
-import { LinearParams, attention, embedding, headLogprobs, linear, linearGroup, rmsNorm, rope, swiglu } from './kernels';
+import { FusedFrozen, LinearParams, attention, embedding, headLogprobs, linear, linearGroup, rmsNorm, rope, swiglu } from './kernels';
 import { Rng } from '../util/rng';
 
 /** One layer's cache: keys/values after RoPE, [B, num_key_value_heads, T_past, head_dim]. */
@@ -130,6 +130,8 @@ export class Qwen2ForCausalLM {
 
   /** Pre-transposed frozen weights, [in, out], keyed by name; invalidated when the variable's data changes. */
   private transposed = new Map<string, { dataId: object; t: tf.Tensor2D }>();
+  /** Concatenated frozen q|k|v and gate|up weights, keyed by module paths; invalidated like `transposed`. */
+  private fused = new Map<string, { ids: object[]; f: FusedFrozen }>();
   private ropeCos: tf.Tensor2D;
   private ropeSin: tf.Tensor2D;
 
@@ -212,10 +214,9 @@ export class Qwen2ForCausalLM {
       m.A.dispose();
       m.B.dispose();
     }
-    for (const e of this.transposed.values()) e.t.dispose();
+    this.invalidateCaches();
     this.params.clear();
     this.lora.clear();
-    this.transposed.clear();
     this.ropeCos.dispose();
     this.ropeSin.dispose();
   }
@@ -236,6 +237,8 @@ export class Qwen2ForCausalLM {
   invalidateCaches(): void {
     for (const e of this.transposed.values()) e.t.dispose();
     this.transposed.clear();
+    for (const e of this.fused.values()) tf.dispose([e.f.W, e.f.WT, ...(e.f.b ? [e.f.b] : [])]);
+    this.fused.clear();
   }
 
   /** Parameters of one projection for kernels.ts: weight, cached transpose, bias, and the adapter when active. */
@@ -260,7 +263,27 @@ export class Qwen2ForCausalLM {
 
   /** Projections of the same x [N, in], fused into one product: [N, sum(out)]. */
   private proj(x: tf.Tensor2D, ...modulePaths: string[]): tf.Tensor2D {
-    return linearGroup(x, modulePaths.map((m) => this.projParams(m, x.shape[0])));
+    const ps = modulePaths.map((m) => this.projParams(m, x.shape[0]));
+    return linearGroup(x, ps, this.fusedFrozen(modulePaths.join('+'), ps));
+  }
+
+  /** Cached concatenated weights for a group with nothing trainable and no active adapter (sampling path). */
+  private fusedFrozen(key: string, ps: LinearParams[]): FusedFrozen | undefined {
+    if (ps.length < 2 || ps.some((p) => p.W.trainable || p.lora || (p.b && p.b.trainable))) return undefined;
+    const ids: object[] = [...ps.map((p) => p.W.dataId), ...ps.filter((p) => p.b).map((p) => p.b!.dataId)];
+    const e = this.fused.get(key);
+    if (e && e.ids.length === ids.length && ids.every((id, i) => id === e.ids[i])) return e.f;
+    if (e) {
+      tf.dispose([e.f.W, e.f.WT, ...(e.f.b ? [e.f.b] : [])]);
+      this.fused.delete(key);
+    }
+    const W = tf.keep(tf.concat(ps.map((p) => p.W), 0) as tf.Tensor2D);
+    const f: FusedFrozen = { W, WT: tf.keep(tf.transpose(W) as tf.Tensor2D) };
+    if (ps.some((p) => p.b)) {
+      f.b = tf.keep(tf.concat(ps.map((p) => (p.b ? p.b : tf.zeros([p.W.shape[0] as number]))), 0) as tf.Tensor1D);
+    }
+    this.fused.set(key, { ids, f });
+    return f;
   }
 
   /**
@@ -302,8 +325,7 @@ export class Qwen2ForCausalLM {
       maskAdd = tf.add(maskAdd, pad) as tf.Tensor4D; // [B, 1, T, Tk]
     }
     if (G > 1) {
-      const mb = maskAdd.shape[0];
-      maskAdd = tf.tile(maskAdd.reshape([mb, 1, 1, T, Tk]), [1, 1, G, 1, 1]).reshape([mb, 1, G * T, Tk]) as tf.Tensor4D;
+      maskAdd = tf.concat(new Array(G).fill(maskAdd), 2) as tf.Tensor4D; // [mb, 1, G*T, Tk] (Tile is slow on wasm)
     }
 
     const newCache: KVCache = [];
