@@ -20,7 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import * as path from 'node:path';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
-import { per_token_logps } from '../model/logprobs';
+import { completionLogps } from './logps';
 import { generate } from '../model/generate';
 import { disableLora, enableLora, saveAdapter } from '../model/lora';
 import { REWARDS, scoreCompletion, type RewardFn, type RewardMode } from '../verify/reward';
@@ -107,12 +107,7 @@ export function scoreRollout(completions: string[], rows: readonly TrainRow[], c
 
 /** Per-token log-probs [B, C] of a batch's completions without gradient (old policy / reference). */
 export async function logpsNoGrad(model: Qwen2ForCausalLM, b: Batch): Promise<number[][]> {
-  const t = tf.tidy(() =>
-    per_token_logps(model, tf.tensor2d(b.input_ids, undefined, 'int32'), {
-      attention_mask: tf.tensor2d(b.attention_mask, undefined, 'int32'),
-      logits_to_keep: b.completion_length,
-    }),
-  );
+  const t = completionLogps(model, b);
   const v = (await t.array()) as number[][];
   t.dispose();
   return v;
@@ -129,10 +124,7 @@ export function microBatchLoss(
   step: StepSize,
 ): tf.Scalar {
   return tf.tidy(() => {
-    const logps = per_token_logps(model, tf.tensor2d(b.input_ids, undefined, 'int32'), {
-      attention_mask: tf.tensor2d(b.attention_mask, undefined, 'int32'),
-      logits_to_keep: b.completion_length,
-    }); // [b, C]
+    const logps = completionLogps(model, b); // [b, C], the shared prompt prefix computed once
     return grpoLoss(
       {
         per_token_logps: logps,

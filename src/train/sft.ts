@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
-import { per_token_logps } from '../model/logprobs';
+import { completionLogps } from './logps';
 import { Rng, hash32 } from '../util/rng';
 import { Progress } from '../util/progress';
 import type { SFTConfig } from './config';
@@ -62,9 +62,7 @@ export function sftExample(tok: TokenizerLike, row: TrainRow, max_length: number
  */
 export function sftLoss(model: Qwen2ForCausalLM, b: Batch, num_tokens: number): tf.Scalar {
   return tf.tidy(() => {
-    const ids = tf.tensor2d(b.input_ids, undefined, 'int32'); // [B, P + C]
-    const am = tf.tensor2d(b.attention_mask, undefined, 'int32');
-    const logps = per_token_logps(model, ids, { attention_mask: am, logits_to_keep: b.completion_length }); // [B, C]
+    const logps = completionLogps(model, b); // [B, C]
     const mask = tf.tensor2d(b.completion_mask); // [B, C]; prompt tokens are not in it at all
     return tf.div(tf.neg(tf.sum(tf.mul(logps, mask))), Math.max(1, num_tokens)) as tf.Scalar;
   });
