@@ -32,6 +32,7 @@ import type { EvalReport } from '../verify/metrics';
 
 const FLAGS: Record<string, FlagSpec> = {
   run: { type: 'string', help: 'run name: outputs/<run>/ (default course-seed<seed>)' },
+  out: { type: 'string', help: 'write the run here instead of outputs/<run>/' },
   seed: { type: 'int', help: 'one seed for data, model init, SFT and GRPO', default: 0 },
   n: { type: 'int', help: 'train rows to synthesize', default: 2000 },
   model: { type: 'string', help: 'a real Qwen2 checkpoint dir (its tokenizer + chat template; LoRA only) instead of the tiny model' },
@@ -59,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, { ...FLAGS, ...configFlagSpec(SFT_DEFAULTS, 'sft.'), ...configFlagSpec(GRPO_DEFAULTS, 'grpo.') });
   const seed = flags.seed as number;
   const run = (flags.run as string | undefined) ?? `course-seed${seed}`;
-  const out = path.join(OUTPUTS_DIR, run);
+  const out = typeof flags.out === 'string' ? resolveUserPath(flags.out) : path.join(OUTPUTS_DIR, run);
   const real = typeof flags.model === 'string' ? resolveUserPath(flags.model) : null;
   if (real && !fs.existsSync(path.join(real, 'config.json'))) throw new ArgError(`--model ${real}: no config.json there`);
   const sft = resolveConfig({ ...COURSE_SFT, seed, output_dir: path.join(out, 'sft') }, flags, 'sft.');

@@ -54,9 +54,10 @@ export function completionLogps(model: Qwen2ForCausalLM, b: Batch, min_prefix = 
     const starts = b.attention_mask.map((m) => m.indexOf(1));
     const prefix = tf.tensor2d([b.input_ids[0].slice(starts[0], starts[0] + Ps)], [1, Ps], 'int32');
     const { past_key_values } = model.forwardHidden(prefix, { use_cache: true }); // [1, KV, Ps, hd] per layer
+    // B copies by concat (Tile is slow on wasm); the gradients of the copies add up in the prefix's k/v.
     const tiled: KVCache = past_key_values.map((l) => ({
-      key: tf.tile(l.key, [B, 1, 1, 1]) as tf.Tensor4D,
-      value: tf.tile(l.value, [B, 1, 1, 1]) as tf.Tensor4D,
+      key: tf.concat(new Array<tf.Tensor4D>(B).fill(l.key), 0) as tf.Tensor4D,
+      value: tf.concat(new Array<tf.Tensor4D>(B).fill(l.value), 0) as tf.Tensor4D,
     }));
     // Each row without its copy of the prefix; rows keep their length, so left padding grows by Ps.
     const S = b.prompt_length + C - Ps;
