@@ -46,8 +46,8 @@ function heapSlice(be: WasmBackendLike, x: tf.TensorInfo, begin: number[], size:
     k--;
     run *= size[k];
   }
-  const xOff = be.dataIdMap.get(x.dataId).memoryOffset >> 2;
-  let oOff = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+  const xOff = be.dataIdMap.get(x.dataId).memoryOffset >>> 2;
+  let oOff = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
   const idx = new Array(k).fill(0); // index over axes 0..k-1 of the output
   for (;;) {
     let src = xOff + begin[k] * strides[k];
@@ -91,9 +91,9 @@ export function registerWasmKernels(): void {
       for (let i = 0; i < n; i++) outs.push(be.makeOutput(outShape, x.dtype));
       // Views after all allocations: makeOutput may grow (and so replace) the heap buffer.
       const heap = x.dtype === 'int32' ? be.wasm.HEAP32 : be.wasm.HEAPF32;
-      const xOff = be.dataIdMap.get(x.dataId).memoryOffset >> 2;
+      const xOff = be.dataIdMap.get(x.dataId).memoryOffset >>> 2;
       for (let i = 0; i < n; i++) {
-        const oOff = be.dataIdMap.get(outs[i].dataId).memoryOffset >> 2;
+        const oOff = be.dataIdMap.get(outs[i].dataId).memoryOffset >>> 2;
         for (let o = 0; o < outer; o++) {
           const src = xOff + (o * n + i) * inner;
           heap.copyWithin(oOff + o * inner, src, src + inner);
@@ -208,8 +208,8 @@ export function registerWasmKernels(): void {
         const idx = be.readSync(ind.dataId) as Int32Array; // a copy, small
         const out = be.makeOutput([...ind.shape, ...x.shape.slice(1)], x.dtype);
         const heap = x.dtype === 'float32' ? be.wasm.HEAPF32 : be.wasm.HEAP32;
-        const xOff = be.dataIdMap.get(x.dataId).memoryOffset >> 2;
-        const oOff = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+        const xOff = be.dataIdMap.get(x.dataId).memoryOffset >>> 2;
+        const oOff = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
         for (let i = 0; i < idx.length; i++) {
           const r = idx[i];
           if (r < 0 || r >= rows) throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`);
@@ -240,12 +240,12 @@ export function registerWasmKernels(): void {
         const inner = outShape.slice(ax + 1).reduce((a, b) => a * b, 1);
         const out = be.makeOutput(outShape, dtype);
         const heap = dtype === 'float32' ? be.wasm.HEAPF32 : be.wasm.HEAP32;
-        const oOff = be.dataIdMap.get(out.dataId).memoryOffset >> 2;
+        const oOff = be.dataIdMap.get(out.dataId).memoryOffset >>> 2;
         const rowOut = outShape[ax] * inner;
         let col = 0;
         for (const t of xs) {
           const run = t.shape[ax] * inner;
-          const tOff = be.dataIdMap.get(t.dataId).memoryOffset >> 2;
+          const tOff = be.dataIdMap.get(t.dataId).memoryOffset >>> 2;
           if (outer === 1) heap.copyWithin(oOff + col, tOff, tOff + run);
           else for (let o = 0; o < outer; o++) heap.copyWithin(oOff + o * rowOut + col, tOff + o * run, tOff + (o + 1) * run);
           col += run;
