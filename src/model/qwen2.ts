@@ -11,6 +11,9 @@
  *
  * Ownership: `forward` returns new tensors (logits and the new cache); the caller disposes them, and disposes
  * the cache it passed in once it no longer needs it (`disposeCache`). Weights are tf.Variables owned by the model.
+ * The model also keeps derived copies of FROZEN weights (W^T per projection, concatenated q|k|v and gate|up for
+ * sampling), built on first use and rebuilt when a variable's data changes; they count in tf.memory() and cost
+ * up to ~2x the frozen weights' memory. `invalidateCaches()` frees them; `dispose()` frees everything.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
