@@ -33,7 +33,7 @@ import { mergeLora, unmergeLora } from './lora';
 export interface CausalLM<KV = unknown> {
   forward(
     input_ids: tf.Tensor2D,
-    opts?: { past_key_values?: KV; attention_mask?: tf.Tensor2D; position_ids?: tf.Tensor2D },
+    opts?: { past_key_values?: KV; attention_mask?: tf.Tensor2D; position_ids?: tf.Tensor2D; use_cache?: boolean },
   ): { logits: tf.Tensor3D; past_key_values: KV };
 }
 
@@ -144,16 +144,30 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
         const ids = tf.tensor2d(live.map((b) => rows[b].slice(S - T)), [n, T], 'int32');
         const am = tf.tensor2d(live.map((b) => mask[b]), [n, S], 'int32');
         const pid = tf.tensor2d(live.map((b) => pos[b].slice(S - T)), [n, T], 'int32');
-        const res = model.forward(ids, { past_key_values: useCache ? cache : undefined, attention_mask: am, position_ids: pid });
-        const next = res.past_key_values;
+        const fwd = { past_key_values: useCache ? cache : undefined, attention_mask: am, position_ids: pid, use_cache: useCache };
+        let next: KV;
+        let logits: tf.Tensor2D; // [n, V]: only the last position is ever read back
+        if (T > 1 && model instanceof Qwen2ForCausalLM) {
+          // Prefill: the LM head on the last position only (the [n, T, V] logits would cost a head product
+          // per prompt token: ~12-18% of the prefill for the bench configs). TODO: forward's logits_to_keep.
+          const res = model.forwardHidden(ids, fwd as Parameters<Qwen2ForCausalLM['forwardHidden']>[1]);
+          const d = res.hidden.shape[1];
+          const h = res.hidden.reshape([n, T, d]).slice([0, T - 1, 0], [n, 1, d]).reshape([n, d]) as tf.Tensor2D;
+          const W = model.params.get(model.headWeightName())!; // [V, d]
+          logits = tf.matMul(h, tf.transpose(W) as tf.Tensor2D); // plain 2-D product (fast on wasm)
+          next = res.past_key_values as unknown as KV;
+        } else {
+          const res = model.forward(ids, fwd);
+          const V = res.logits.shape[2];
+          logits = (T === 1 ? res.logits.reshape([n, V]) : res.logits.slice([0, T - 1, 0], [n, 1, V]).reshape([n, V])) as tf.Tensor2D;
+          next = res.past_key_values;
+        }
         if (useCache) {
           keepAll(next);
           if (cache !== undefined) disposeReplaced(cache, next);
           cache = next;
         }
-        const V = res.logits.shape[2];
-        // [n, T, V] -> [n, V]: only the last position is ever read back.
-        return (T === 1 ? res.logits.reshape([n, V]) : res.logits.slice([0, T - 1, 0], [n, 1, V]).reshape([n, V])) as tf.Tensor2D;
+        return logits;
       });
     };
 
