@@ -38,6 +38,7 @@ const FLAGS: Record<string, FlagSpec> = {
   preset: { type: 'string', help: 'model shapes to time', choices: ['a', 'b', 'all', 'qwen2.5-0.5b', 'none'], default: 'all' },
   steps: { type: 'int', help: 'timed training steps (after one warm-up step)', default: 3 },
   repeat: { type: 'int', help: 'timed generation runs, and torch_ref.py runs; the best of each is compared (a busy machine only ever slows a run)', default: 1 },
+  torch_threads: { type: 'int', help: 'torch.set_num_threads for torch_ref.py (OpenBLAS itself stays at 1 thread)', default: 2 },
   torch: { type: 'bool', help: 'also run bench/torch_ref.py for the same presets (if torch imports)', default: true },
   verifier: { type: 'bool', help: 'time the verifier too (if src/verify/bench.ts exists)', default: true },
   micro_batches: { type: 'int', help: 'training micro-batches per step (0 = preset default; keeps the wasm heap < 4 GiB)', default: 0 },
@@ -90,13 +91,14 @@ export function torchAvailable(): boolean {
 }
 
 /**
- * Run `OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_ref.py <cfg> 2 <steps>` and parse its JSON line.
- * Two torch threads, single-threaded OpenBLAS: the setting STACK.md measured (our wasm backend runs one thread).
+ * Run `OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_ref.py <cfg> <threads> <steps>` and parse its JSON
+ * line. Default two torch threads, single-threaded OpenBLAS: the setting STACK.md measured (our wasm backend
+ * runs one thread; `--torch_threads 1` gives torch the same single core).
  */
-export function runTorchRef(cfg: 'a' | 'b', steps: number): TorchResult {
+export function runTorchRef(cfg: 'a' | 'b', steps: number, threads = 2): TorchResult {
   const script = path.join(ROOT, 'bench', 'torch_ref.py');
   if (!fs.existsSync(script)) return { ok: false, reason: `${script} not found` };
-  const r = spawnSync('/usr/bin/python3', [script, cfg, '2', String(steps)], {
+  const r = spawnSync('/usr/bin/python3', [script, cfg, String(threads), String(steps)], {
     env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
     encoding: 'utf8',
     timeout: 600_000,
@@ -253,7 +255,7 @@ export async function runBench(argv: string[]): Promise<Record<string, unknown>>
     }
     console.error(`[bench] torch_ref.py ${p.torch} ...`);
     // Best of `repeat` runs, as for ours: on a shared machine interference only ever slows a run down.
-    const ts = Array.from({ length: f.repeat as number }, () => runTorchRef(p.torch!, f.steps as number));
+    const ts = Array.from({ length: f.repeat as number }, () => runTorchRef(p.torch!, f.steps as number, f.torch_threads as number));
     const okRuns = ts.filter((t): t is Extract<TorchResult, { ok: true }> => t.ok);
     if (okRuns.length === 0) {
       r.torch = { error: (ts[0] as { reason: string }).reason };
