@@ -11,6 +11,8 @@ import { ArgError, flagsHelp, parseFlags, FlagSpec } from '../util/args';
 import { resolveUserPath } from '../util/paths';
 import { initBackend } from '../model/backend';
 import { Qwen2ForCausalLM, disposeCache, KVCache } from '../model/qwen2';
+import { ConfigError } from '../model/config';
+import { SafetensorsError } from '../model/safetensors';
 
 const SPEC: Record<string, FlagSpec> = {
   model: { type: 'string', help: 'Hugging Face model directory (config.json + model.safetensors)' },
@@ -58,7 +60,16 @@ export async function main(argv: string[]): Promise<number> {
   });
   if (ids.length === 0) throw new ArgError('--ids is required (e.g. --ids 3,17,5)');
   await initBackend(f.backend as string);
-  const model = await Qwen2ForCausalLM.fromPretrained(resolveUserPath(f.model as string));
+  let model: Qwen2ForCausalLM;
+  try {
+    model = await Qwen2ForCausalLM.fromPretrained(resolveUserPath(f.model as string));
+  } catch (e) {
+    if (e instanceof ConfigError || e instanceof SafetensorsError) {
+      console.error(`error: ${e.message}`); // already names the file
+      return 1;
+    }
+    throw e;
+  }
   const V = model.config.vocab_size;
   const bad = ids.find((i) => i >= V);
   if (bad !== undefined) throw new ArgError(`--ids: ${bad} is outside the vocabulary (vocab_size ${V})`);
