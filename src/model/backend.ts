@@ -1,9 +1,10 @@
 /**
  * Choosing the TensorFlow.js backend, once per process, and reading tensors back in a backend-neutral way.
  *
- * Order for 'auto': tfjs-node-gpu (CUDA) if it can be loaded, then the REAL tfjs-node (native TensorFlow), then
- * wasm. `cpu` (pure JS, ~40x slower than wasm for training) only when asked by name. 'webgpu' (Dawn, see
- * webgpu.ts) only when asked by name, never by 'auto' (issue 5 decides when it should be).
+ * Order for 'auto': tfjs-node-gpu (CUDA) if it can be loaded, then webgpu (Dawn, see webgpu.ts) when a HARDWARE
+ * adapter is present, then the REAL tfjs-node (native TensorFlow), then wasm. `cpu` (pure JS, ~40x slower than
+ * wasm for training) only when asked by name. 'auto' never lands on a software WebGPU adapter (lavapipe): that
+ * only happens when 'webgpu' is asked for by name with TFJS_WEBGPU_ALLOW_SOFTWARE=1 (tests).
  * Our node_modules/@tensorflow/tfjs-node is a local shim that re-exports the pure-JS tfjs (for danfojs-node,
  * see shims/); it is detected and skipped, since "using" it would silently mean cpu.
  *
@@ -108,6 +109,32 @@ async function useWasm(): Promise<boolean> {
   return ok;
 }
 
+/** A GPU device node exists (Linux: NVIDIA or a DRM render node; macOS/Windows: assume so). Cheap, no Dawn. */
+function gpuDevicePresent(): boolean {
+  if (process.platform !== 'linux') return true;
+  if (fs.existsSync('/dev/nvidia0')) return true;
+  try {
+    return fs.readdirSync('/dev/dri').some((f) => f.startsWith('renderD'));
+  } catch {
+    return false;
+  }
+}
+
+/** For 'auto': webgpu only on a hardware adapter; the probe starts Dawn, so it runs only when a GPU is likely. */
+async function tryHardwareWebGPU(): Promise<boolean> {
+  if (!gpuDevicePresent() || process.env.TFJS_WEBGPU_ALLOW_SOFTWARE === '1') return false;
+  try {
+    const { probeWebGPU, setupWebGPU } = await import('./webgpu');
+    const info = await probeWebGPU();
+    if (info.software) return false;
+    await setupWebGPU(tf, { allowSoftware: false });
+    console.error(`[backend] webgpu adapter: ${info.vendor} ${info.device} ${info.description}`.trim());
+    return true;
+  } catch {
+    return false; // no package, no Vulkan, no adapter: fall through to the CPU backends
+  }
+}
+
 /**
  * Select and initialise the backend. `name` defaults to env TFJS_BACKEND, else 'auto'.
  * Prints the choice once (stderr, so JSON on stdout stays clean) and returns the active backend's name.
@@ -118,7 +145,11 @@ export async function initBackend(name?: BackendName | string): Promise<string> 
   let ok = false;
   switch (want) {
     case 'auto':
-      ok = (await tryNative('@tensorflow/tfjs-node-gpu')) || (await tryNative('@tensorflow/tfjs-node')) || (await useWasm());
+      ok =
+        (await tryNative('@tensorflow/tfjs-node-gpu')) ||
+        (await tryHardwareWebGPU()) ||
+        (await tryNative('@tensorflow/tfjs-node')) ||
+        (await useWasm());
       break;
     case 'tensorflow':
       ok = (await tryNative('@tensorflow/tfjs-node-gpu')) || (await tryNative('@tensorflow/tfjs-node'));

@@ -628,6 +628,8 @@ export function embedding(E: tf.Variable, ids: tf.Tensor1D): tf.Tensor2D {
       value: tf.gather(Ein, ids) as tf.Tensor2D,
       gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
         const [V, d] = E.shape;
+        // GPU backends have UnsortedSegmentSum and cannot read back synchronously (webgpu in Node throws).
+        if (tf.getBackend() !== 'wasm') return [tf.unsortedSegmentSum(dy, saved[0] as tf.Tensor1D, V)];
         const idv = saved[0].dataSync() as Int32Array; // sync point (small)
         const g = dy.dataSync() as Float32Array;
         const out = new Float32Array(V * d);

@@ -9,6 +9,11 @@
  * (tfjs's synchronous read-back needs OffscreenCanvas). Read tensors with `await t.data()` — see `readback`
  * in backend.ts, which every module uses.
  *
+ * One kernel is patched: tfjs-webgpu's AddN binds every input as a storage buffer in one shader, and WebGPU
+ * allows `maxStorageBuffersPerShaderStage` (8 by default) per stage, so `tf.addN` of 28 gradients (LoRA's global
+ * norm, say) fails validation and silently yields zeros. `chunkAddN` sums in rounds of at most limit-1 inputs
+ * (tfjs-webgpu's Concat already splits this way).
+ *
  * What it is not: a GPU abstraction. Dawn picks a Vulkan adapter; on a machine without a GPU that is Mesa's
  * software rasteriser (lavapipe, adapter 'llvmpipe'), which is correct but slow. A run that asked for a GPU
  * never silently lands on it: software adapters are refused unless `allowSoftware` is set (tests and CI set it
@@ -112,5 +117,56 @@ export async function setupWebGPU(
   if (!ok || tf.getBackend() !== 'webgpu') {
     throw new WebGPUUnavailable(`tf.setBackend('webgpu') failed on adapter ${info.description || info.device}`);
   }
+  chunkAddN(tf as unknown as KernelRegistry);
   return info;
+}
+
+interface TensorInfoLike {
+  dataId: object;
+}
+interface KernelArgs {
+  inputs: unknown;
+  backend: { device: { limits: { maxStorageBuffersPerShaderStage: number } }; disposeData(id: object): void };
+  attrs?: unknown;
+}
+interface KernelRegistry {
+  getKernel(name: string, backend: string): { kernelFunc: (a: KernelArgs) => TensorInfoLike } | undefined;
+  unregisterKernel(name: string, backend: string): void;
+  registerKernel(k: { kernelName: string; backendName: string; kernelFunc: (a: KernelArgs) => TensorInfoLike }): void;
+}
+
+let addNPatched = false;
+
+/** Replace webgpu's AddN with one that sums at most (storage-buffer limit - 1) inputs per shader. */
+function chunkAddN(tf: KernelRegistry): void {
+  if (addNPatched) return;
+  const stock = tf.getKernel('AddN', 'webgpu');
+  if (!stock) return;
+  tf.unregisterKernel('AddN', 'webgpu');
+  tf.registerKernel({
+    kernelName: 'AddN',
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const per = Math.max(2, backend.device.limits.maxStorageBuffersPerShaderStage - 1);
+      let xs = inputs as TensorInfoLike[];
+      const temps: TensorInfoLike[] = [];
+      while (xs.length > per) {
+        const next: TensorInfoLike[] = [];
+        for (let i = 0; i < xs.length; i += per) {
+          const chunk = xs.slice(i, i + per);
+          if (chunk.length === 1) next.push(chunk[0]);
+          else {
+            const partial = stock.kernelFunc({ inputs: chunk, backend, attrs });
+            temps.push(partial);
+            next.push(partial);
+          }
+        }
+        xs = next;
+      }
+      const out = stock.kernelFunc({ inputs: xs, backend, attrs });
+      for (const t of temps) backend.disposeData(t.dataId); // intermediate sums: not tensors the engine tracks
+      return out;
+    },
+  });
+  addNPatched = true;
 }
