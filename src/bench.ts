@@ -65,7 +65,7 @@ export interface BenchPreset {
   gen_B: number;
   prompt_len: number;
   max_new_tokens: number;
-  /** Default micro-batches for the training step on wasm. */
+  /** Default micro-batches for the training step (b fits the 4 GiB wasm heap in one since the fused kernels). */
   micro_batches: number;
   /** bench/torch_ref.py config letter, if the peer has this shape. */
   torch?: 'a' | 'b';
@@ -75,7 +75,7 @@ export const PRESETS: Record<string, BenchPreset> = {
   a: { name: 'a', vocab_size: 1024, hidden_size: 128, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 384,
     r: 8, lora_alpha: 16, train_B: 32, train_T: 96, gen_B: 32, prompt_len: 64, max_new_tokens: 48, micro_batches: 1, torch: 'a' },
   b: { name: 'b', vocab_size: 2048, hidden_size: 256, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 2, intermediate_size: 768,
-    r: 8, lora_alpha: 16, train_B: 32, train_T: 128, gen_B: 32, prompt_len: 64, max_new_tokens: 48, micro_batches: 4, torch: 'b' },
+    r: 8, lora_alpha: 16, train_B: 32, train_T: 128, gen_B: 32, prompt_len: 64, max_new_tokens: 48, micro_batches: 1, torch: 'b' },
   // Issue 5 (GPU): Qwen2.5-0.5B shapes; 8 prompts x 8 generations = 64 rows, 256 new tokens.
   'qwen2.5-0.5b': { name: 'qwen2.5-0.5b', vocab_size: 151936, hidden_size: 896, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2,
     intermediate_size: 4864, r: 16, lora_alpha: 32, train_B: 64, train_T: 320, gen_B: 64, prompt_len: 64, max_new_tokens: 256, micro_batches: 8 },
