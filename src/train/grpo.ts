@@ -273,8 +273,9 @@ export async function trainGRPO(o: GRPOOptions): Promise<GRPOResult> {
             break;
           }
         }
-        const now = old ?? (await logpsNoGrad(model, batch)); // clip metrics compare to the sampling-time policy
-        lm = lossMetrics(now, old, ref, A, batch.completion_mask, c);
+        // Clip and KL metrics need the updated policy's log-probs; with one iteration and no KL they are 0 by
+        // construction (ratio = 1 at the only update), so the extra forward is skipped.
+        if (old || ref) lm = lossMetrics(await logpsNoGrad(model, batch), old, ref, A, batch.completion_mask, c);
       }
       step += 1;
 
