@@ -3,7 +3,7 @@
  * object on stdout (progress on stderr).
  *
  * What it measures, on random weights of the shapes of bench/torch_ref.py (the PyTorch peer):
- *   - verifier: completions checked per second (the verify helper's `benchVerifier`, when present);
+ *   - verifier: completions scored per second per reward mode (`benchVerifier`, src/verify/bench.ts);
  *   - per model preset: one GRPO training step in ms (forward, clipped-ratio + k3 KL loss, backward, Adam on
  *     the LoRA weights only, over B x T tokens whose last T-64 are the completion) and KV-cache generation
  *     new tokens per second (B prompts of 64 tokens, 48 new tokens, LoRA merged, temperature 1 sampling);
@@ -29,6 +29,7 @@ import { per_token_logps } from './model/logprobs';
 import { generate } from './model/generate';
 import { grpoLoss } from './train/loss';
 import { AdamW } from './train/optim';
+import { benchVerifier } from './verify/bench';
 import { parseFlags, flagsHelp, ArgError, type FlagSpec } from './util/args';
 import { ROOT } from './util/paths';
 import { Rng } from './util/rng';
@@ -40,7 +41,7 @@ const FLAGS: Record<string, FlagSpec> = {
   repeat: { type: 'int', help: 'timed generation runs, and torch_ref.py runs; the best of each is compared (a busy machine only ever slows a run)', default: 1 },
   torch_threads: { type: 'int', help: 'torch.set_num_threads for torch_ref.py (OpenBLAS itself stays at 1 thread)', default: 2 },
   torch: { type: 'bool', help: 'also run bench/torch_ref.py for the same presets (if torch imports)', default: true },
-  verifier: { type: 'bool', help: 'time the verifier too (if src/verify/bench.ts exists)', default: true },
+  verifier: { type: 'bool', help: 'time the verifier too (src/verify/bench.ts)', default: true },
   micro_batches: { type: 'int', help: 'training micro-batches per step (0 = preset default; keeps the wasm heap < 4 GiB)', default: 0 },
 };
 
@@ -236,7 +237,7 @@ export async function runBench(argv: string[]): Promise<Record<string, unknown>>
     // Other processes on the machine skew wall times (ours and torch's alike): judge the numbers by this.
     loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
-  if (f.verifier) out.verifier = await benchVerifierIfPresent();
+  if (f.verifier) out.verifier = benchVerifier(); // completions scored per second, per reward mode
   const names = f.preset === 'all' ? ['a', 'b'] : f.preset === 'none' ? [] : [f.preset as string];
   const presets: Record<string, unknown> = {};
   for (const name of names) {
@@ -273,16 +274,6 @@ export async function runBench(argv: string[]): Promise<Record<string, unknown>>
   }
   out.presets = presets;
   return out;
-}
-
-/** The verify helper's throughput benchmark, when src/verify/bench.ts exists (it is optional here). */
-async function benchVerifierIfPresent(): Promise<unknown> {
-  const file = path.join(ROOT, 'src', 'verify', 'bench.ts');
-  if (!fs.existsSync(file)) return { skipped: 'src/verify/bench.ts not present' };
-  const spec = './verify/bench'; // a variable, so the typecheck does not require the module to exist
-  const mod = (await import(spec)) as { benchVerifier?: () => unknown | Promise<unknown> };
-  if (typeof mod.benchVerifier !== 'function') return { skipped: 'src/verify/bench.ts has no benchVerifier export' };
-  return await mod.benchVerifier();
 }
 
 export async function main(argv: string[]): Promise<number> {
