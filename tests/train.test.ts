@@ -28,7 +28,7 @@ test('config: overrides typed by the defaults; unknown keys, wrong types and bad
   assert.deepEqual(c.reward_weights, [1, 0.5]);
   assert.equal(c.mask_truncated_completions, true);
   assert.equal(c.beta, GRPO_DEFAULTS.beta); // untouched keys keep their defaults
-  assert.deepEqual(grpoBatchShape(c), { completions_per_step: 8, prompts_per_step: 2, prompts_per_micro_batch: 2 });
+  assert.deepEqual(grpoBatchShape(c), { completions_per_step: 32, prompts_per_step: 8, prompts_per_micro_batch: 2 }); // x4 accumulation
   assert.throws(() => parseConfig(GRPO_DEFAULTS, ['--learnin_rate=1']), (e: Error) => e instanceof ArgError && /unknown flag --learnin_rate/.test(e.message));
   assert.throws(() => parseConfig(GRPO_DEFAULTS, ['--num_generations=2.5']), /expects an integer/);
   assert.throws(() => parseConfig(GRPO_DEFAULTS, ['--beta=abc']), /expects a number/);

@@ -112,7 +112,7 @@ test('GRPO: SIGKILL mid-run leaves a loadable checkpoint; --resume reproduces th
   model.dispose();
 
   // Resume: continues from the checkpoint, rewrites metrics after it, and ends where run A ended.
-  const c = spawnSync(process.execPath, trainArgs(runB, ['--resume']), { cwd: ROOT, encoding: 'utf8' });
+  const c = spawnSync(process.execPath, trainArgs(runB, [`--resume=${runB}`]), { cwd: ROOT, encoding: 'utf8' });
   assert.equal(c.status, 0, c.stderr);
   const metricsB = readMetrics(path.join(runB, 'metrics.jsonl'));
   assertSameRun(withoutTiming(metricsB), withoutTiming(metricsA));

@@ -34,7 +34,7 @@ const FLAGS: Record<string, FlagSpec> = {
   run: { type: 'string', help: 'run name: outputs/<run>/ (default course-seed<seed>)' },
   out: { type: 'string', help: 'write the run here instead of outputs/<run>/' },
   seed: { type: 'int', help: 'one seed for data, model init, SFT and GRPO', default: 0 },
-  n: { type: 'int', help: 'train rows to synthesize', default: 2000 },
+  n: { type: 'int', help: 'train rows to synthesize (SFT takes sft.sft_subset_size of them, GRPO the rest)', default: 3000 },
   model: { type: 'string', help: 'a real Qwen2 checkpoint dir (its tokenizer + chat template; LoRA only) instead of the tiny model' },
   eval_limit: { type: 'int', help: 'evaluate on the first N rows of each split (0 = all)', default: 0 },
   backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu', default: 'auto' },

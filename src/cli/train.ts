@@ -1,5 +1,5 @@
 /**
- * `npx tsx src/run.ts train --algo sft|grpo --model DIR --data DIR --output_dir DIR [--resume] [--key=value ...]`
+ * `npx tsx src/run.ts train --algo sft|grpo --model DIR --data DIR --output_dir DIR [--resume DIR] [--key=value ...]`
  *
  * One training phase on data files already on disk (see `synth`). The config keys are the SFTConfig /
  * GRPOConfig fields (src/train/config.ts); the resolved config is printed first and written next to the
@@ -22,14 +22,15 @@ const FLAGS: Record<string, FlagSpec> = {
   sft_adapter: { type: 'string', help: 'grpo: a PEFT adapter from SFT to fold into --model first' },
   data: { type: 'string', help: 'folder with train.jsonl', default: 'data' },
   lora: { type: 'bool', help: 'sft: train a LoRA adapter instead of every weight (real checkpoints)', default: false },
-  resume: { type: 'bool', help: 'grpo: continue from the newest checkpoint in --output_dir', default: false },
+  resume: { type: 'string', help: 'grpo: a run folder to continue from its newest checkpoint (its config, adapter, optimizer, RNG, data cursor)' },
   backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu', default: 'auto' },
 };
 
 export const help = `Run one training phase (SFT or GRPO) on JSONL data.
 
 usage: npx tsx src/run.ts train --algo sft  --model DIR --output_dir DIR [--data data] [--key=value ...]
-       npx tsx src/run.ts train --algo grpo --model DIR --output_dir DIR [--resume] [--key=value ...]
+       npx tsx src/run.ts train --algo grpo --model DIR --output_dir DIR [--key=value ...]
+       npx tsx src/run.ts train --algo grpo --model DIR --resume DIR [--max_steps N]
 
 ${flagsHelp(FLAGS)}
 
@@ -64,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const config = resolveConfig(GRPO_DEFAULTS, flags);
-  config.output_dir = resolveUserPath(config.output_dir);
+  config.output_dir = resolveUserPath(typeof flags.resume === 'string' ? flags.resume : config.output_dir);
   console.log(formatConfig('grpo config', config));
   const shape = grpoBatchShape(config);
   console.log(`grpo: ${shape.prompts_per_step} prompts x ${config.num_generations} completions per step, ${rows.length} prompts in the pool`);
@@ -73,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
     runDir: config.output_dir,
     rows,
     config,
-    resume: flags.resume === true,
+    resume: typeof flags.resume === 'string',
   });
   console.log(`grpo: ${r.steps} steps in ${r.seconds.toFixed(1)}s; last checkpoint ${r.last_checkpoint}`);
   return 0;

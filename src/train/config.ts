@@ -106,26 +106,28 @@ export const TRAIN_COMMON_DEFAULTS: TrainCommon = {
 
 export const SFT_DEFAULTS: SFTConfig = {
   ...TRAIN_COMMON_DEFAULTS,
-  learning_rate: 3e-3, // tiny model from random init: a high rate is fine with warmup + clipping
+  learning_rate: 3e-3, // tiny model from random init, with warmup + clipping; 1e-2 diverged (loss 2.6 at step 100)
   warmup_ratio: 0.05,
-  max_steps: 300,
+  max_steps: 900, // ~14 epochs of the subset; ~0.26 s/step on the tiny model here (4 min)
   save_steps: 0, // SFT is short: save at the end only
-  logging_steps: 10,
+  logging_steps: 50,
   per_device_train_batch_size: 16,
-  sft_subset_size: 300, // the "hand-checked seed set"; the rest of train is GRPO's prompt pool
+  sft_subset_size: 1000, // the "hand-checked seed set" (a third of the default 3000 train rows); the rest is GRPO's pool
   max_length: 192,
 };
 
 export const GRPO_DEFAULTS: GRPOConfig = {
   ...TRAIN_COMMON_DEFAULTS,
-  learning_rate: 2e-3, // LoRA on the tiny model; TRL's GRPOConfig default (1e-6) is for full fine-tuning of big models
+  // LoRA on the tiny model. TRL's GRPOConfig default (1e-6) is for full fine-tuning of big models. Measured on
+  // the tiny model after SFT: 3e-3 collapsed (sample reward 0.97 -> 0.4 in 150 steps), 5e-4 barely moved.
+  learning_rate: 1e-3,
   warmup_ratio: 0.0,
   lr_scheduler_type: 'constant',
-  max_steps: 40,
-  save_steps: 10,
+  max_steps: 150, // ~2 s/step here with 64 completions: 5 minutes
+  save_steps: 50,
   num_generations: 8, // TRL's default
-  per_device_train_batch_size: 32, // 4 prompts x 8 completions per micro-batch
-  gradient_accumulation_steps: 1,
+  per_device_train_batch_size: 16, // 2 prompts x 8 completions per micro-batch (keeps the wasm heap small)
+  gradient_accumulation_steps: 4, // 8 prompts, 64 completions per optimizer step
   max_completion_length: 64, // a tool call of the tiny model fits in ~40 tokens
   temperature: 1.0, // TRL's default
   top_p: 1.0,
