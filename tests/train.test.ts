@@ -9,7 +9,7 @@ import { ArgError } from '../src/util/args';
 import { GRPO_DEFAULTS, SFT_DEFAULTS, parseConfig, grpoBatchShape } from '../src/train/config';
 import { computeAdvantages, zeroSignalGroups, std } from '../src/train/advantage';
 import { grpoLoss, grpoLossReference, lossMetrics, stopGradient, type LossOptions } from '../src/train/loss';
-import { AdamW, GradAccumulator, clipByGlobalNorm, globalNorm, learningRateAt } from '../src/train/optim';
+import { AdamW, GradAccumulator, allFinite, clipByGlobalNorm, globalNorm, learningRateAt, optimizerStep } from '../src/train/optim';
 import { saveCheckpoint, loadCheckpoint, latestCheckpoint, listCheckpoints, removeStaleTemps } from '../src/train/checkpoint';
 import { MetricsLog, readMetrics } from '../src/train/log';
 import { Progress, fmtTime } from '../src/util/progress';
@@ -289,4 +289,28 @@ test('progress: plain mode prints every N steps and the last; tty mode redraws',
   assert.ok(tty[0].startsWith('\r'));
   assert.equal(tty[tty.length - 1], '\n');
   assert.equal(fmtTime(75), '1m15s');
+});
+
+test('a non-finite gradient skips the update: weights and optimizer state unchanged, reported as skipped', async () => {
+  const w = tf.variable(tf.tensor1d([1, 2]), true, 'nan_w');
+  const opt = new AdamW([w], { weight_decay: 0, adam_beta1: 0.9, adam_beta2: 0.999, adam_epsilon: 1e-8 });
+  const acc = new GradAccumulator([w]);
+  acc.add({ nan_w: tf.tensor1d([NaN, 1]) });
+  const before = tf.memory().numTensors;
+  const r = await optimizerStep(opt, acc, 0.1, 1.0);
+  assert.equal(r.skipped, true);
+  assert.ok(!Number.isFinite(r.grad_norm));
+  assert.deepEqual(Array.from(w.dataSync()), [1, 2]);
+  assert.equal(opt.step, 0);
+  assert.equal(tf.memory().numTensors, before - 1); // the accumulated NaN grad was disposed
+  assert.equal(await allFinite([w]), true);
+  acc.add({ nan_w: tf.tensor1d([3, 4]) });
+  const ok = await optimizerStep(opt, acc, 0.1, 1.0);
+  assert.equal(ok.skipped, false);
+  close(ok.grad_norm, 5);
+  assert.equal(opt.step, 1);
+  w.assign(tf.tensor1d([Infinity, 0]));
+  assert.equal(await allFinite([w]), false);
+  tf.dispose(w);
+  opt.dispose();
 });
