@@ -69,7 +69,8 @@ export interface BenchPreset {
   /** Default micro-batches for the training step (b fits the 4 GiB wasm heap in one since the fused kernels). */
   micro_batches: number;
   /** bench/torch_ref.py config letter, if the peer has this shape. */
-  torch?: 'a' | 'b';
+  /** The PyTorch peer: a torch_ref.py config, or 'qwen2.5-0.5b' for bench/torch_qwen05b.py (CUDA when present). */
+  torch?: 'a' | 'b' | 'qwen2.5-0.5b';
 }
 
 export const PRESETS: Record<string, BenchPreset> = {
@@ -79,7 +80,8 @@ export const PRESETS: Record<string, BenchPreset> = {
     r: 8, lora_alpha: 16, train_B: 32, train_T: 128, gen_B: 32, prompt_len: 64, max_new_tokens: 48, micro_batches: 1, torch: 'b' },
   // Issue 5 (GPU): Qwen2.5-0.5B shapes; 8 prompts x 8 generations = 64 rows, 256 new tokens.
   'qwen2.5-0.5b': { name: 'qwen2.5-0.5b', vocab_size: 151936, hidden_size: 896, num_hidden_layers: 24, num_attention_heads: 14, num_key_value_heads: 2,
-    intermediate_size: 4864, r: 16, lora_alpha: 32, train_B: 64, train_T: 320, gen_B: 64, prompt_len: 64, max_new_tokens: 256, micro_batches: 8 },
+    intermediate_size: 4864, r: 16, lora_alpha: 32, train_B: 64, train_T: 320, gen_B: 64, prompt_len: 64, max_new_tokens: 256, micro_batches: 8,
+    torch: 'qwen2.5-0.5b' },
 };
 
 /** The PyTorch peer's numbers for one config, or why there are none. */
@@ -96,21 +98,24 @@ export function torchAvailable(): boolean {
  * line. Default two torch threads, single-threaded OpenBLAS: the setting STACK.md measured (our wasm backend
  * runs one thread; `--torch_threads 1` gives torch the same single core).
  */
-export function runTorchRef(cfg: 'a' | 'b', steps: number, threads = 2): TorchResult {
-  const script = path.join(ROOT, 'bench', 'torch_ref.py');
+export function runTorchRef(cfg: 'a' | 'b' | 'qwen2.5-0.5b', steps: number, threads = 2, microBatches = 8): TorchResult {
+  // qwen2.5-0.5b: same shapes and work as our preset, float32 (as tfjs), on CUDA when torch sees a GPU.
+  const big = cfg === 'qwen2.5-0.5b';
+  const script = path.join(ROOT, 'bench', big ? 'torch_qwen05b.py' : 'torch_ref.py');
   if (!fs.existsSync(script)) return { ok: false, reason: `${script} not found` };
-  const r = spawnSync('/usr/bin/python3', [script, cfg, String(threads), String(steps)], {
+  const args = big ? [script, '--steps', String(steps), '--micro-batches', String(microBatches)] : [script, cfg, String(threads), String(steps)];
+  const r = spawnSync('/usr/bin/python3', args, {
     env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
     encoding: 'utf8',
     timeout: 600_000,
   });
-  if (r.status !== 0) return { ok: false, reason: `torch_ref.py ${cfg} exited ${r.status}: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0]}` };
+  if (r.status !== 0) return { ok: false, reason: `${path.basename(script)} ${cfg} exited ${r.status}: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0]}` };
   const line = r.stdout.trim().split('\n').slice(-1)[0];
   try {
     const raw = JSON.parse(line) as Record<string, unknown> & { stepMs: number[]; stepMsMean: number; gen: { newTokPerS: number } };
     return { ok: true, stepMsMean: raw.stepMsMean, stepMsMin: Math.min(...raw.stepMs), genNewTokPerS: raw.gen.newTokPerS, raw };
   } catch {
-    return { ok: false, reason: `torch_ref.py ${cfg}: could not parse output '${line.slice(0, 200)}'` };
+    return { ok: false, reason: `${path.basename(script)} ${cfg}: could not parse output '${line.slice(0, 200)}'` };
   }
 }
 
@@ -254,9 +259,10 @@ export async function runBench(argv: string[]): Promise<Record<string, unknown>>
       r.torch = { skipped: f.torch ? "/usr/bin/python3 -c 'import torch' failed" : '--torch false' };
       continue;
     }
-    console.error(`[bench] torch_ref.py ${p.torch} ...`);
+    console.error(`[bench] PyTorch peer (${p.torch}) ...`);
     // Best of `repeat` runs, as for ours: on a shared machine interference only ever slows a run down.
-    const ts = Array.from({ length: f.repeat as number }, () => runTorchRef(p.torch!, f.steps as number, f.torch_threads as number));
+    const mb = (f.micro_batches as number) || p.micro_batches;
+    const ts = Array.from({ length: f.repeat as number }, () => runTorchRef(p.torch!, f.steps as number, f.torch_threads as number, mb));
     const okRuns = ts.filter((t): t is Extract<TorchResult, { ok: true }> => t.ok);
     if (okRuns.length === 0) {
       r.torch = { error: (ts[0] as { reason: string }).reason };
