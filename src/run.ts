@@ -24,7 +24,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 /** What runs when no command is given. */
-const DEFAULT_COMMAND = '';
+const DEFAULT_COMMAND = 'course';
 
 function usage(): string {
   const rows = Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(10)} ${c.summary}`);
