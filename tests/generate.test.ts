@@ -79,6 +79,24 @@ test('sampling: greedy = argmax; top_k=1 and tiny top_p = argmax; log-prob is lo
   assert.ok(Math.abs(z - 1) < 1e-9);
 });
 
+test('sampling: entropy is that of softmax(l / T) before top-k/top-p (uniform = log V; matches a direct sum)', () => {
+  const V = 7;
+  const uniform = new Float32Array(V).fill(0.3);
+  for (const o of [{ do_sample: false, temperature: 1, top_k: 0, top_p: 1 }, { do_sample: true, temperature: 0.5, top_k: 2, top_p: 0.9 }]) {
+    assert.ok(Math.abs(sampleRow(uniform, 0, V, o, new Rng(0)).entropy - Math.log(V)) < 1e-12);
+  }
+  const rng = new Rng(3);
+  const logits = Float32Array.from({ length: 2 * V }, () => 3 * rng.normal());
+  for (const T of [1, 0.7]) {
+    const row = Array.from(logits.subarray(V, 2 * V), (l) => l / T);
+    const m = Math.max(...row);
+    const z = row.reduce((a, l) => a + Math.exp(l - m), 0);
+    const direct = -row.reduce((a, l) => a + (Math.exp(l - m) / z) * (l - m - Math.log(z)), 0);
+    const got = sampleRow(logits, V, V, { do_sample: true, temperature: T, top_k: 3, top_p: 0.8 }, new Rng(1)).entropy;
+    assert.ok(Math.abs(got - direct) < 1e-9, `T=${T}: ${got} vs ${direct}`);
+  }
+});
+
 test('sampling: top_k / top_p restrict the support; empirical frequencies follow the distribution', () => {
   const row = Float32Array.from([0, Math.log(2), Math.log(4), Math.log(8), Math.log(1)]); // p ∝ 1,2,4,8,1
   const count = (o: Partial<SamplingOptions>, n: number) => {

@@ -75,6 +75,8 @@ export interface GenerateOutput {
   completion_mask: number[][];
   /** log p(token) under softmax(logits / temperature) for each generated token; 0 where the mask is 0. */
   logprobs: number[][];
+  /** Entropy (nats) of softmax(logits / temperature) at each generated position; 0 where the mask is 0. */
+  entropies: number[][];
   /** 'stop' when a stop token was sampled, 'length' when `max_new_tokens` ran out. */
   finish_reasons: FinishReason[];
   /** Sequence lengths passed to `forward`, in call order (prefill P, then 1 per decode step): a cost trace. */
@@ -96,7 +98,7 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
   };
   checkSampling(o);
   const B = prompts.length;
-  if (B === 0) return { sequences: [], completion_mask: [], logprobs: [], finish_reasons: [], forward_lengths: [], forward_rows: [] };
+  if (B === 0) return { sequences: [], completion_mask: [], logprobs: [], entropies: [], finish_reasons: [], forward_lengths: [], forward_rows: [] };
   if (!Number.isInteger(opts.max_new_tokens) || opts.max_new_tokens < 1) {
     throw new RangeError(`max_new_tokens must be an integer >= 1, got ${opts.max_new_tokens}`);
   }
@@ -118,6 +120,7 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
     sequences: prompts.map(() => []),
     completion_mask: prompts.map(() => []),
     logprobs: prompts.map(() => []),
+    entropies: prompts.map(() => []),
     finish_reasons: prompts.map(() => 'length' as FinishReason),
     forward_lengths: [],
     forward_rows: [],
@@ -182,11 +185,12 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
       for (let b = 0; b < B; b++) {
         let tok = pad;
         if (!done[b]) {
-          const { token, logprob } = sampleRow(buf, slot.get(b)! * V, V, o, rng, scratch);
+          const { token, logprob, entropy } = sampleRow(buf, slot.get(b)! * V, V, o, rng, scratch);
           tok = token;
           out.sequences[b].push(token);
           out.completion_mask[b].push(1);
           out.logprobs[b].push(logprob);
+          out.entropies[b].push(entropy);
           if (stop.has(token)) {
             done[b] = true;
             out.finish_reasons[b] = 'stop';
@@ -195,6 +199,7 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
           out.sequences[b].push(pad);
           out.completion_mask[b].push(0);
           out.logprobs[b].push(0);
+          out.entropies[b].push(0);
         }
         rows[b].push(tok);
         mask[b].push(1); // as HF: the mask grows with ones for every row; finished rows' outputs are ignored

@@ -59,7 +59,8 @@ export function tokenLogprob(logits: Float32Array, off: number, V: number, token
 
 /**
  * Pick one token from row `off..off+V` of `logits` (a [B, V] buffer read back from the model).
- * Returns the token and its log-prob under softmax(logits / temperature) before top-k / top-p (see header).
+ * Returns the token, its log-prob under softmax(logits / temperature) before top-k / top-p (see header), and the
+ * entropy (nats) of that same distribution: TRL's `entropy` metric, at no extra pass over the logits.
  * Consumes exactly one `rng.next()` when sampling, none when greedy, so streams stay aligned across rows.
  */
 export function sampleRow(
@@ -69,13 +70,19 @@ export function sampleRow(
   o: SamplingOptions,
   rng: Rng,
   scratch?: Float64Array,
-): { token: number; logprob: number } {
+): { token: number; logprob: number; entropy: number } {
   if (!o.do_sample) {
     const token = argmax(logits, off, V);
     const m = logits[off + token];
     let z = 0;
-    for (let i = 0; i < V; i++) z += Math.exp(logits[off + i] - m);
-    return { token, logprob: -Math.log(z) };
+    let zx = 0; // sum of e^(l - m) * (l - m), for the entropy
+    for (let i = 0; i < V; i++) {
+      const x = logits[off + i] - m;
+      const e = Math.exp(x);
+      z += e;
+      zx += e * x;
+    }
+    return { token, logprob: -Math.log(z), entropy: Math.log(z) - zx / z };
   }
   const T = o.temperature;
   // p[i] = exp((l_i - max) / T) unnormalised; Z = sum. Float64 so a 150k vocab sums exactly enough.
@@ -83,13 +90,17 @@ export function sampleRow(
   let m = -Infinity;
   for (let i = 0; i < V; i++) if (logits[off + i] > m) m = logits[off + i];
   let Z = 0;
+  let ZX = 0; // sum of p_i * x_i with x_i = (l_i - m) / T: the entropy is log Z - ZX / Z
   const invT = 1 / T;
   for (let i = 0; i < V; i++) {
-    const e = Math.exp((logits[off + i] - m) * invT);
+    const x = (logits[off + i] - m) * invT;
+    const e = Math.exp(x);
     p[i] = e;
     Z += e;
+    ZX += e * x;
   }
   const logZ = Math.log(Z);
+  const entropy = logZ - ZX / Z; // of softmax(logits / T), before top-k / top-p (like the log-prob)
 
   // top-k: zero everything strictly below the k-th largest value (ties with it survive, as in HF).
   let mass = Z;
@@ -115,7 +126,7 @@ export function sampleRow(
     if (acc > u) break;
   }
   // token is the last non-zero one if rounding left acc <= u; mass > 0 so one exists.
-  return { token, logprob: (logits[off + token] - m) / T - logZ };
+  return { token, logprob: (logits[off + token] - m) / T - logZ, entropy };
 }
 
 /**
