@@ -130,7 +130,7 @@ test('GRPO in process: skip_zero_std_groups, dr_grpo, num_iterations=2; memory d
   const counts: number[] = [];
   const r = await grpoPhase({
     start: { base_model: sftDir, sft_adapter: null }, runDir: path.join(tmp, 'runC'), rows, progress: false,
-    config: { ...GRPO_DEFAULTS, max_steps: 3, save_steps: 0, num_generations: 4, per_device_train_batch_size: 8, max_completion_length: 40,
+    config: { ...GRPO_DEFAULTS, max_steps: 3, save_steps: 0, num_generations: 4, per_device_train_batch_size: 8, gradient_accumulation_steps: 1, max_completion_length: 40,
       learning_rate: 5e-3, loss_type: 'dr_grpo', num_iterations: 2, skip_zero_std_groups: true, mask_truncated_completions: true, seed: 5 },
     onStep: () => counts.push(tf.memory().numTensors),
   });
