@@ -12,7 +12,8 @@
  * - Log-probs in the loss use temperature 1 (the model's own distribution); sampling may use another
  *   temperature, which TRL folds into the log-probs. With num_iterations = 1 (default) the ratio is
  *   exp(logp - logp.detach()) = 1 either way, so this only matters for num_iterations > 1.
- * - `entropy` is estimated from the sampled tokens (mean of -log p), not from the full distributions.
+ * - `entropy` is the mean per-token entropy of the sampling distribution (from generate), not of the
+ *   training forward.
  * - No vLLM, no reward model, no multi-GPU gather: the reward functions are plain functions on strings.
  *
  * The helpers above the loop (rollout, scoreRollout, ...) are exported so notebook 03 can run one step by hand.
@@ -45,6 +46,8 @@ export interface Rollout {
   completions: string[];
   /** [B*G] per-token log-probs at sampling time. */
   logprobs: number[][];
+  /** [B*G] per-token entropy of the sampling distribution. */
+  entropies: number[][];
   /** [B*G] true when max_completion_length cut the completion. */
   truncated: boolean[];
   /** Seconds spent generating. */
@@ -74,6 +77,7 @@ export async function rollout(model: Qwen2ForCausalLM, tok: TokenizerLike, rows:
     completion_ids,
     completions: completion_ids.map((ids) => tok.decode(ids, { skip_special_tokens: true })),
     logprobs: out.logprobs.map((l, i) => l.slice(0, lens[i])),
+    entropies: out.entropies.map((e, i) => e.slice(0, lens[i])),
     truncated: out.finish_reasons.map((f) => f === 'length'),
     seconds: (Date.now() - t0) / 1000,
   };
@@ -300,7 +304,7 @@ export async function trainGRPO(o: GRPOOptions): Promise<GRPOResult> {
         'completions/clipped_ratio': mean(ro.truncated.map(Number)),
         'completions/mean_terminated_length': mean(terminated),
         kl: lm.kl,
-        entropy: -mean(ro.logprobs.flat()),
+        entropy: mean(ro.entropies.flat()),
         'clip_ratio/low_mean': lm['clip_ratio/low_mean'],
         'clip_ratio/high_mean': lm['clip_ratio/high_mean'],
         'clip_ratio/region_mean': lm['clip_ratio/region_mean'],
