@@ -58,7 +58,7 @@ export interface Rollout {
 export async function rollout(model: Qwen2ForCausalLM, tok: TokenizerLike, rows: readonly TrainRow[], c: GRPOConfig, rng: Rng): Promise<Rollout> {
   const t0 = Date.now();
   const repeated = rows.flatMap((r) => new Array<TrainRow>(c.num_generations).fill(r));
-  const prompt_ids = repeated.map((r) => promptIds(tok, r));
+  const prompt_ids = rows.flatMap((r) => new Array<number[]>(c.num_generations).fill(promptIds(tok, r))); // template + encode once per prompt
   const out = await generate(model, prompt_ids, {
     max_new_tokens: c.max_completion_length,
     temperature: c.temperature,
