@@ -182,6 +182,17 @@ test('learning rate schedules: warmup then constant / linear / cosine', () => {
   close(learningRateAt(4, { ...c, lr_scheduler_type: 'cosine' }), 0.5 * (1 + Math.cos(Math.PI * 0.25)));
 });
 
+test('AdamW: owns exactly its two moments per variable; dispose() gives them all back', () => {
+  const w = tf.variable(tf.zeros([3, 2]), true, 'leak_w');
+  const b = tf.variable(tf.zeros([2]), true, 'leak_b');
+  const n0 = tf.memory().numTensors;
+  const opt = new AdamW([w, b], { weight_decay: 0, adam_beta1: 0.9, adam_beta2: 0.999, adam_epsilon: 1e-8 });
+  assert.equal(tf.memory().numTensors, n0 + 4);
+  opt.dispose();
+  assert.equal(tf.memory().numTensors, n0);
+  tf.dispose([w, b]);
+});
+
 test('AdamW: matches a hand-computed step, decays matrices only, state round-trips exactly', async () => {
   const w = tf.variable(tf.tensor2d([[1, -2], [3, 4]]), true, 'w');
   const b = tf.variable(tf.tensor1d([0.5, 0.5]), true, 'b');

@@ -32,8 +32,9 @@ export class AdamW {
   private v: tf.Variable[];
 
   constructor(readonly vars: tf.Variable[], readonly opts: AdamWOptions) {
-    this.m = vars.map((x) => tf.variable(tf.zerosLike(x), false));
-    this.v = vars.map((x) => tf.variable(tf.zerosLike(x), false));
+    // tidy frees the zerosLike temporaries (a variable keeps its own reference; tidy never disposes variables).
+    this.m = tf.tidy(() => vars.map((x) => tf.variable(tf.zerosLike(x), false)));
+    this.v = tf.tidy(() => vars.map((x) => tf.variable(tf.zerosLike(x), false)));
   }
 
   /** One update with `grads` (aligned with `vars`) at learning rate `lr`. Does not dispose `grads`. */
