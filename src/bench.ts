@@ -291,18 +291,3 @@ export async function main(argv: string[]): Promise<number> {
   console.log(JSON.stringify(result));
   return 0;
 }
-
-// Run when executed directly (`tsx src/bench.ts`), not when imported.
-if (/bench\.[cm]?[tj]s$/.test(process.argv[1] ?? '')) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err) => {
-      if (err instanceof ArgError) {
-        console.error(`error: ${err.message}\n(see --help)`);
-        process.exit(2);
-      }
-      console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-      process.exit(1);
-    },
-  );
-}

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, Command> = {
   tiny: { summary: 'write the tiny default model (BPE tokenizer on the synthetic corpus + random Qwen2) and print token-length stats', load: () => import('./cli/tiny') },
   logits: { summary: 'print a checkpoint\'s logits (and a greedy KV-cache continuation) for given ids, as JSON', load: () => import('./cli/logits') },
   train: { summary: 'one training phase (SFT or GRPO) on JSONL data; checkpoints, metrics.jsonl, --resume', load: () => import('./cli/train') },
+  bench: { summary: 'speed: verifier throughput, GRPO step ms and KV-cache tokens/s per preset, vs the PyTorch peer (JSON)', load: () => import('./bench') },
   course: { summary: 'the whole course: data -> tiny model -> SFT -> eval -> GRPO -> eval -> report (outputs/<run>/)', load: () => import('./cli/course') },
 };
 

@@ -18,6 +18,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AdamWState } from './optim';
+import { writeSynced } from './log';
 
 export interface TrainerState {
   /** Optimizer steps completed when this checkpoint was written. */
@@ -146,17 +147,6 @@ function readOptimizer(dir: string): AdamWState {
   const exp_avg = take();
   const exp_avg_sq = take();
   return { step: idx.step, names: idx.names, shapes: idx.shapes, exp_avg, exp_avg_sq };
-}
-
-function writeSynced(file: string, data: string | Uint8Array): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    if (typeof data === 'string') fs.writeSync(fd, data);
-    else fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 function fsyncPath(p: string): void {

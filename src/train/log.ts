@@ -69,10 +69,9 @@ export function readMetrics(file: string, opts: { tolerant?: boolean } = {}): Me
   return out;
 }
 
-/** Write a file via a temporary sibling and rename (readers see the old or the new file, never half). */
-export function writeAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
+/** Write a file and fsync it before returning (the data is on disk, not only in the page cache). */
+export function writeSynced(file: string, data: string | Uint8Array): void {
+  const fd = fs.openSync(file, 'w');
   try {
     if (typeof data === 'string') fs.writeSync(fd, data);
     else fs.writeSync(fd, data);
@@ -80,5 +79,11 @@ export function writeAtomic(file: string, data: string | Uint8Array): void {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** Write a file via a temporary sibling and rename (readers see the old or the new file, never half). */
+export function writeAtomic(file: string, data: string | Uint8Array): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeSynced(tmp, data);
   fs.renameSync(tmp, file);
 }
