@@ -35,7 +35,7 @@ import { ROOT } from './util/paths';
 import { Rng } from './util/rng';
 
 const FLAGS: Record<string, FlagSpec> = {
-  backend: { type: 'string', help: 'tfjs backend', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'], default: 'auto' },
+  backend: { type: 'string', help: 'tfjs backend (default: $TFJS_BACKEND, else auto)', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'] },
   preset: { type: 'string', help: 'model shapes to time', choices: ['a', 'b', 'all', 'qwen2.5-0.5b', 'none'], default: 'all' },
   steps: { type: 'int', help: 'timed training steps (after one warm-up step)', default: 3 },
   repeat: { type: 'int', help: 'timed generation runs, and torch_ref.py runs; the best of each is compared (a busy machine only ever slows a run)', default: 1 },

@@ -249,3 +249,19 @@ test('attention core: per-slice forward and backward match plain autodiff (slice
   const emb = tf.gather(tf.tensor2d([[1, 2], [3, 4], [5, 6]]), tf.tensor1d([2, 0, 2], 'int32'));
   assert.deepEqual(await emb.array(), [[5, 6], [1, 2], [5, 6]]);
 });
+
+test('logits CLI: the backend comes from TFJS_BACKEND when --backend is not given, and the flag wins over it', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const cli = (args: string[], env: Record<string, string>) =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join('src', 'run.ts'), 'logits', '--model', FIX, '--ids', '3,17', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, ...env },
+    });
+  const fromEnv = cli([], { TFJS_BACKEND: 'cpu' });
+  assert.equal(fromEnv.status, 0, fromEnv.stderr);
+  assert.match(fromEnv.stderr, /^\[backend\] cpu$/m);
+  assert.equal((JSON.parse(fromEnv.stdout) as { logits: number[][] }).logits.length, 2);
+  const flagWins = cli(['--backend', 'wasm'], { TFJS_BACKEND: 'cpu' });
+  assert.equal(flagWins.status, 0, flagWins.stderr);
+  assert.match(flagWins.stderr, /^\[backend\] wasm, 1 thread\(s\)$/m);
+});

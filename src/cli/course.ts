@@ -37,7 +37,7 @@ const FLAGS: Record<string, FlagSpec> = {
   n: { type: 'int', help: 'train rows to synthesize (SFT takes sft.sft_subset_size of them, GRPO the rest)', default: 3000 },
   model: { type: 'string', help: 'a real Qwen2 checkpoint dir (its tokenizer + chat template; LoRA only) instead of the tiny model' },
   eval_limit: { type: 'int', help: 'evaluate on the first N rows of each split (0 = all)', default: 0 },
-  backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu', default: 'auto' },
+  backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu (default: $TFJS_BACKEND, else auto)' },
 };
 
 export const help = `The whole course: data -> tiny model -> SFT -> eval -> GRPO -> eval -> report, into outputs/<run>/.

@@ -18,7 +18,7 @@ const SPEC: Record<string, FlagSpec> = {
   model: { type: 'string', help: 'Hugging Face model directory (config.json + model.safetensors)' },
   ids: { type: 'list', help: 'comma-separated input token ids, e.g. 3,17,5' },
   greedy: { type: 'int', help: 'also greedy-decode this many new tokens with the KV cache', default: 0 },
-  backend: { type: 'string', help: 'TensorFlow.js backend', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'], default: 'auto' },
+  backend: { type: 'string', help: 'TensorFlow.js backend (default: $TFJS_BACKEND, else auto)', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'] },
 };
 
 export const help = `Print a checkpoint's logits for given token ids as JSON (port checking).

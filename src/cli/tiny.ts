@@ -19,7 +19,7 @@ const FLAGS: Record<string, FlagSpec> = {
   n: { type: 'int', help: 'train rows to synthesize for the tokenizer corpus', default: 2000 },
   train: { type: 'string', help: 'read the train rows from this JSONL instead of synthesizing them' },
   'vocab-size': { type: 'int', help: 'token ids including the 3 ChatML specials', default: TINY_VOCAB_SIZE },
-  backend: { type: 'string', help: 'TensorFlow.js backend', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'], default: 'auto' },
+  backend: { type: 'string', help: 'TensorFlow.js backend (default: $TFJS_BACKEND, else auto)', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'] },
 };
 
 export const help = `Write the tiny default model directory (BPE tokenizer on the synthetic train split + random Qwen2).

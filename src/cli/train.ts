@@ -23,7 +23,7 @@ const FLAGS: Record<string, FlagSpec> = {
   data: { type: 'string', help: 'folder with train.jsonl', default: 'data' },
   lora: { type: 'bool', help: 'sft: train a LoRA adapter instead of every weight (real checkpoints)', default: false },
   resume: { type: 'string', help: 'grpo: a run folder to continue from its newest checkpoint (its config, adapter, optimizer, RNG, data cursor)' },
-  backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu', default: 'auto' },
+  backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu (default: $TFJS_BACKEND, else auto)' },
 };
 
 export const help = `Run one training phase (SFT or GRPO) on JSONL data.

@@ -13,7 +13,7 @@
  * There is deliberately no normalizer (Qwen2 uses NFC): without one, decode(encode(s)) === s for every string.
  *
  * Determinism: the trainer breaks count ties by pair ids, which follow the sorted alphabet, so the same
- * texts give the same merges; tests/tokenizer_bpe.test.ts checks same texts => same tokenizer.json bytes
+ * texts give the same merges; tests/tokenizer.test.ts checks same texts => same tokenizer.json bytes
  * across separate processes (Rust's HashMap seeds differ per process).
  */
 import * as fs from 'node:fs';
