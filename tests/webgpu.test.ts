@@ -2,7 +2,8 @@
  * The GPU path: every op the model, the sampler and the GRPO loss use runs on tfjs's webgpu backend (Dawn),
  * forward and backward, and agrees with wasm. Each backend runs in its own child process
  * (tests/helpers/backend_probe.ts): parity fixture, greedy decoding through the KV cache, one full fine-tuning
- * step, one LoRA GRPO step.
+ * step, one LoRA GRPO step, the trainers' shared-prefix log-probs with gradients, and batched greedy decoding of
+ * left-padded prompts with the adapter merged.
  *
  * Without a GPU this runs on Mesa's software Vulkan adapter (lavapipe): CI installs it with
  * scripts/setup-vulkan.sh and the test allows a software adapter through TFJS_WEBGPU_ALLOW_SOFTWARE=1.
@@ -24,6 +25,9 @@ interface Probe {
   loss: number;
   grad_norm: number;
   logps_after: number[];
+  prefix_loss: number;
+  prefix_grad_norm: number;
+  batched_greedy: number[][];
 }
 
 function probe(backend: string): Probe {
@@ -65,4 +69,8 @@ test('webgpu: parity fixture, cached greedy decoding, full-FT and LoRA GRPO step
   assert.equal(gpu.logps_after.length, wasm.logps_after.length);
   const maxDiff = Math.max(...gpu.logps_after.map((v, i) => Math.abs(v - wasm.logps_after[i])));
   assert.ok(maxDiff < 1e-3, `log-probs after the update differ by ${maxDiff}`);
+  assert.ok(gpu.prefix_grad_norm > 0, 'shared-prefix gradients are zero');
+  assert.ok(rel(gpu.prefix_loss, wasm.prefix_loss) < 1e-4, `shared-prefix loss ${gpu.prefix_loss} vs ${wasm.prefix_loss}`);
+  assert.ok(rel(gpu.prefix_grad_norm, wasm.prefix_grad_norm) < 1e-4, `shared-prefix grad norm ${gpu.prefix_grad_norm} vs ${wasm.prefix_grad_norm}`);
+  assert.deepEqual(gpu.batched_greedy, wasm.batched_greedy, 'batched greedy decoding with the adapter merged');
 });

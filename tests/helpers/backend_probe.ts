@@ -10,6 +10,9 @@
  * 4. one GRPO step with LoRA on all seven projections: per_token_logps on the tape, the clipped-surrogate +
  *    k3-KL loss (TRL's 'grpo' aggregation), gradients, global-norm clip, AdamW; reports the loss, grad norm and
  *    the log-probs after the update.
+ * 5. the trainers' own path on the updated LoRA model: `completionLogps` over a left-padded batch whose rows
+ *    share a prompt prefix (the prefix run once and its keys/values tiled), with gradients through it; then
+ *    greedy decoding of a left-padded batch of two prompts with the adapter merged for sampling.
  * Reads tensors only with `await data()` (webgpu cannot read back synchronously in Node).
  */
 import * as fs from 'node:fs';
@@ -22,6 +25,8 @@ import { per_token_logps } from '../../src/model/logprobs';
 import { generate } from '../../src/model/generate';
 import { grpoLoss } from '../../src/train/loss';
 import { AdamW, globalNorm, clipByGlobalNorm } from '../../src/train/optim';
+import { completionLogps } from '../../src/train/logps';
+import { makeBatch } from '../../src/train/batch';
 import { ROOT } from '../../src/util/paths';
 
 const FIXTURE = path.join(ROOT, 'tests', 'fixtures', 'qwen2-tiny');
@@ -94,6 +99,23 @@ async function main(): Promise<void> {
   const clipped = clipByGlobalNorm(gl, grad_norm, 1.0);
   opt.apply(clipped, 1e-2);
   const after = per_token_logps(model, batch, { logits_to_keep: K });
+
+  // 5. the trainers' shared-prefix log-probs (with gradients) and batched greedy decoding with LoRA merged
+  const shared = ref.input_ids[0]; // 11 tokens every row starts with
+  const tb = makeBatch(
+    [[...shared, 5], [...shared, 7, 9, 11], [...shared, 13, 2]],
+    [[20, 21, 22], [30, 31], [40, 41, 42, 43]],
+    0,
+  );
+  const shaped = tf.variableGrads(() => {
+    const lp = completionLogps(model, tb, 4); // [3, 4], prefix of 11 computed once
+    return tf.neg(tf.sum(tf.mul(lp, tf.tensor2d(tb.completion_mask)))) as tf.Scalar;
+  }, vars);
+  const sgl = vars.map((v) => shaped.grads[v.name]);
+  const prefix_grad_norm = await globalNorm(sgl);
+  const prefix_loss = (await shaped.value.data())[0];
+  tf.dispose([shaped.value, ...sgl]);
+  const batched = await generate(model, [ref.input_ids[1], ref.input_ids[0].slice(0, 5)], { max_new_tokens: 5, do_sample: false, pad_token_id: 0 });
   const out = {
     backend,
     parity_max_rel_err: maxRel,
@@ -104,6 +126,9 @@ async function main(): Promise<void> {
     loss: (await value.data())[0],
     grad_norm,
     logps_after: Array.from((await after.data()) as Float32Array),
+    prefix_loss,
+    prefix_grad_norm,
+    batched_greedy: batched.sequences,
   };
   tf.dispose([value, ...gl, ...clipped, after, batch, mask, adv, refLogps, oldLogps]);
   console.log(JSON.stringify(out));
