@@ -26,6 +26,7 @@ import { GRPO_DEFAULTS, SFT_DEFAULTS, configFlagSpec, configHelp, formatConfig, 
 import { curatedSubset } from '../train/sft';
 import { grpoPhase, loadStart, sftPhase, type GRPOStart } from '../train/phases';
 import { evaluateModel, fourMetrics, writePredictions } from '../train/evaluate';
+import { DataParallel, numProcessesFor } from '../train/parallel';
 import { readMetrics, writeAtomic } from '../train/log';
 import { writeCourseReport, type CourseSummary } from '../train/course_report';
 import type { EvalReport } from '../verify/metrics';
@@ -123,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
   const before = await phase('evaluate sft', async () => {
     const { model, tokenizer } = await loadStart(start);
     try {
-      return await evalAll(model, tokenizer, evalSplits, predDir, 'sft');
+      return await evalAll(model, tokenizer, evalSplits, predDir, 'sft', grpo.num_processes);
     } finally {
       model.dispose();
     }
@@ -139,7 +140,7 @@ export async function main(argv: string[]): Promise<number> {
   // 6. Evaluate the GRPO model (the policy as trained: base + adapter).
   const after = await phase('evaluate grpo', async () => {
     try {
-      return await evalAll(g.model!, g.tokenizer, evalSplits, predDir, 'grpo');
+      return await evalAll(g.model!, g.tokenizer, evalSplits, predDir, 'grpo', grpo.num_processes);
     } finally {
       g.model!.dispose();
     }
@@ -186,14 +187,20 @@ async function evalAll(
   splits: Record<string, Row[]>,
   predDir: string,
   tag: string,
+  num_processes: number,
 ): Promise<Record<string, EvalReport>> {
   const out: Record<string, EvalReport> = {};
-  for (const [name, rows] of Object.entries(splits)) {
-    const r = await evaluateModel(model, tok, rows);
-    writePredictions(path.join(predDir, `${tag}_${name}.jsonl`), rows, r.predictions);
-    out[name] = r.report;
-    const m = fourMetrics(r.report);
-    console.log(`${tag} ${name.padEnd(14)} ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(3)}`).join('  ')}  (${r.seconds.toFixed(1)}s)`);
+  const dp = await DataParallel.start(model, numProcessesFor(num_processes));
+  try {
+    for (const [name, rows] of Object.entries(splits)) {
+      const r = await evaluateModel(model, tok, rows, { parallel: dp.size > 1 ? dp : null });
+      writePredictions(path.join(predDir, `${tag}_${name}.jsonl`), rows, r.predictions);
+      out[name] = r.report;
+      const m = fourMetrics(r.report);
+      console.log(`${tag} ${name.padEnd(14)} ${Object.entries(m).map(([k, v]) => `${k} ${v.toFixed(3)}`).join('  ')}  (${r.seconds.toFixed(1)}s)`);
+    }
+  } finally {
+    await dp.close();
   }
   return out;
 }

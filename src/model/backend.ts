@@ -137,9 +137,10 @@ async function tryHardwareWebGPU(): Promise<boolean> {
 
 /**
  * Select and initialise the backend. `name` defaults to env TFJS_BACKEND, else 'auto'.
- * Prints the choice once (stderr, so JSON on stdout stays clean) and returns the active backend's name.
+ * Prints the choice once (stderr, so JSON on stdout stays clean; not with `quiet`, which data-parallel
+ * replicas use) and returns the active backend's name.
  */
-export async function initBackend(name?: BackendName | string): Promise<string> {
+export async function initBackend(name?: BackendName | string, opts: { quiet?: boolean } = {}): Promise<string> {
   if (chosen) return chosen;
   const want = (name ?? process.env.TFJS_BACKEND ?? 'auto') as BackendName;
   let ok = false;
@@ -176,7 +177,7 @@ export async function initBackend(name?: BackendName | string): Promise<string> 
   if (!ok) throw new Error(`could not initialise backend '${want}'`);
   chosen = tf.getBackend();
   const threads = chosen === 'wasm' ? `, ${getThreadsCount()} thread(s)` : '';
-  console.error(`[backend] ${chosen}${want === 'auto' ? ' (auto)' : ''}${threads}`);
+  if (!opts.quiet) console.error(`[backend] ${chosen}${want === 'auto' ? ' (auto)' : ''}${threads}`);
   return chosen;
 }
 

@@ -50,6 +50,12 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   seed?: number;
   /** Sampler stream to draw from (advanced in place, so successive calls continue one stream). */
   rng?: Rng;
+  /**
+   * One sampler stream per prompt instead of `rng` (each advanced in place). A row's samples then depend only
+   * on its own stream, so a batch split across data-parallel replicas samples exactly what it would in one
+   * piece.
+   */
+  rngs?: readonly Rng[];
   /** false = recompute the whole sequence every step (no cache). Only for checks; quadratic cost. */
   use_cache?: boolean;
   /**
@@ -106,6 +112,8 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
     if (p.length === 0) throw new RangeError(`generate: prompt ${i} is empty`);
   });
   const rng = opts.rng ?? new Rng(opts.seed ?? 0);
+  if (opts.rngs && opts.rngs.length !== B) throw new RangeError(`generate: ${opts.rngs.length} rngs for ${B} prompts`);
+  const rowRng = (b: number): Rng => (opts.rngs ? opts.rngs[b] : rng);
   const stop = new Set(opts.stop_token_ids ?? []);
   const pad = opts.pad_token_id;
   const useCache = opts.use_cache ?? true;
@@ -185,7 +193,7 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
       for (let b = 0; b < B; b++) {
         let tok = pad;
         if (!done[b]) {
-          const { token, logprob, entropy } = sampleRow(buf, slot.get(b)! * V, V, o, rng, scratch);
+          const { token, logprob, entropy } = sampleRow(buf, slot.get(b)! * V, V, o, rowRng(b), scratch);
           tok = token;
           out.sequences[b].push(token);
           out.completion_mask[b].push(1);

@@ -36,6 +36,12 @@ export interface TrainCommon {
   save_total_limit: number;
   /** Append a metrics.jsonl line every N steps. */
   logging_steps: number;
+  /**
+   * Data-parallel processes (accelerate's name): worker threads, each with a replica of the model, that split
+   * every micro-batch and every sampling batch by rows (src/train/parallel.ts). 0 = one per CPU core (at most
+   * 4). wasm only; other backends use 1. Results differ from a 1-process run only in float rounding.
+   */
+  num_processes: number;
 }
 
 /** Supervised warm start: masked cross-entropy on completion tokens. */
@@ -102,6 +108,7 @@ export const TRAIN_COMMON_DEFAULTS: TrainCommon = {
   save_steps: 50,
   save_total_limit: 2,
   logging_steps: 1,
+  num_processes: 0, // one per core: wasm is single-threaded in Node, so this is how the second core is used
 };
 
 export const SFT_DEFAULTS: SFTConfig = {
@@ -169,6 +176,7 @@ const HELP: Record<string, string> = {
   save_steps: 'checkpoint every N steps (0 = end only)',
   save_total_limit: 'keep the newest N checkpoints (0 = all)',
   logging_steps: 'metrics line every N steps',
+  num_processes: 'data-parallel worker threads incl. this one (0 = one per core, max 4; wasm only)',
   per_device_train_batch_size: 'sequences per micro-batch (GRPO: completions, a multiple of num_generations)',
   sft_subset_size: 'curated SFT rows taken from train (0 = all)',
   max_length: 'SFT: truncate prompt+completion to N tokens',
@@ -239,7 +247,7 @@ export function validate(c: Record<string, unknown>, prefix = ''): void {
     'num_generations', 'max_completion_length', 'num_iterations', 'max_length', 'lora_r'];
   for (const k of pos) if (k in c && !((c[k] as number) > 0)) bad(k, 'must be > 0');
   const nonneg = ['weight_decay', 'max_grad_norm', 'save_steps', 'save_total_limit', 'beta', 'epsilon', 'epsilon_high',
-    'sft_subset_size', 'top_k', 'temperature'];
+    'sft_subset_size', 'top_k', 'temperature', 'num_processes'];
   for (const k of nonneg) if (k in c && !((c[k] as number) >= 0)) bad(k, 'must be >= 0');
   if ('warmup_ratio' in c && !((c.warmup_ratio as number) >= 0 && (c.warmup_ratio as number) < 1)) bad('warmup_ratio', 'must be in [0, 1)');
   if ('top_p' in c && !((c.top_p as number) > 0 && (c.top_p as number) <= 1)) bad('top_p', 'must be in (0, 1]');

@@ -9,12 +9,15 @@ import type { Qwen2ForCausalLM } from '../model/qwen2';
 import { generate } from '../model/generate';
 import { evaluate, type EvalReport } from '../verify/metrics';
 import { promptIds, type TokenizerLike, type TrainRow } from './batch';
+import type { DataParallel } from './parallel';
 
 export interface PredictOptions {
   /** Rows per generate call (default 32). */
   batch_size?: number;
   /** Default 64. */
   max_new_tokens?: number;
+  /** Split each batch's rows over these data-parallel replicas of the model (greedy: same outputs). */
+  parallel?: DataParallel | null;
 }
 
 /** Greedy completions (decoded, special tokens skipped), one per row, in row order. */
@@ -27,12 +30,9 @@ export async function predict(model: Qwen2ForCausalLM, tok: TokenizerLike, rows:
   const res = new Array<string>(rows.length);
   for (let s = 0; s < order.length; s += bs) {
     const idx = order.slice(s, s + bs);
-    const g = await generate(model, idx.map((i) => ids[i]), {
-      max_new_tokens: o.max_new_tokens ?? 64,
-      do_sample: false,
-      stop_token_ids: tok.stop_token_ids,
-      pad_token_id: tok.pad_token_id,
-    });
+    const opts = { max_new_tokens: o.max_new_tokens ?? 64, do_sample: false, stop_token_ids: tok.stop_token_ids, pad_token_id: tok.pad_token_id };
+    const prompts = idx.map((i) => ids[i]);
+    const g = o.parallel ? await o.parallel.generate(prompts, opts) : await generate(model, prompts, opts);
     g.sequences.forEach((seq, j) => {
       const len = g.completion_mask[j].reduce((a, x) => a + x, 0);
       res[idx[j]] = tok.decode(seq.slice(0, len), { skip_special_tokens: true });

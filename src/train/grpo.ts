@@ -25,7 +25,7 @@ import { completionLogps } from './logps';
 import { generate } from '../model/generate';
 import { disableLora, enableLora, saveAdapter } from '../model/lora';
 import { REWARDS, scoreCompletion, type RewardFn, type RewardMode } from '../verify/reward';
-import { Rng } from '../util/rng';
+import { Rng, rowStreams } from '../util/rng';
 import { Progress } from '../util/progress';
 import { grpoBatchShape, type GRPOConfig } from './config';
 import { computeAdvantages, mean, std, zeroSignalGroups } from './advantage';
@@ -34,6 +34,7 @@ import { AdamW, GradAccumulator, allFinite, learningRateAt, optimizerStep } from
 import { DataOrder, makeBatch, promptIds, sliceBatch, type Batch, type TokenizerLike, type TrainRow } from './batch';
 import { removeStaleTemps, saveCheckpoint, type LoadedCheckpoint } from './checkpoint';
 import { MetricsLog, type Metrics } from './log';
+import type { DataParallel } from './parallel';
 
 /** One step's samples: `num_generations` consecutive completions per prompt. */
 export interface Rollout {
@@ -54,12 +55,23 @@ export interface Rollout {
   seconds: number;
 }
 
-/** Sample `num_generations` completions for each row (the rng advances: sampling is seeded and resumable). */
-export async function rollout(model: Qwen2ForCausalLM, tok: TokenizerLike, rows: readonly TrainRow[], c: GRPOConfig, rng: Rng): Promise<Rollout> {
+/**
+ * Sample `num_generations` completions for each row. Each completion draws from its own stream, taken from
+ * `rng` (which advances: sampling is seeded and resumable), so the samples are the same whether or not the
+ * batch is split over data-parallel replicas.
+ */
+export async function rollout(
+  model: Qwen2ForCausalLM,
+  tok: TokenizerLike,
+  rows: readonly TrainRow[],
+  c: GRPOConfig,
+  rng: Rng,
+  parallel: DataParallel | null = null,
+): Promise<Rollout> {
   const t0 = Date.now();
   const repeated = rows.flatMap((r) => new Array<TrainRow>(c.num_generations).fill(r));
   const prompt_ids = rows.flatMap((r) => new Array<number[]>(c.num_generations).fill(promptIds(tok, r))); // template + encode once per prompt
-  const out = await generate(model, prompt_ids, {
+  const opts = {
     max_new_tokens: c.max_completion_length,
     temperature: c.temperature,
     top_p: c.top_p,
@@ -67,8 +79,10 @@ export async function rollout(model: Qwen2ForCausalLM, tok: TokenizerLike, rows:
     do_sample: true,
     stop_token_ids: tok.stop_token_ids,
     pad_token_id: tok.pad_token_id,
-    rng, // advanced in place: the checkpoint saves its state
-  }); // generate merges the adapter for sampling and restores the base weights bit for bit afterwards
+    rngs: rowStreams(rng, prompt_ids.length), // rng advances by one draw per completion; the checkpoint saves it
+  };
+  // generate merges the adapter for sampling and restores the base weights bit for bit afterwards
+  const out = parallel ? await parallel.generate(prompt_ids, opts) : await generate(model, prompt_ids, opts);
   const lens = out.completion_mask.map((m) => m.reduce((a, x) => a + x, 0));
   const completion_ids = out.sequences.map((s, i) => s.slice(0, lens[i]));
   return {
@@ -161,6 +175,8 @@ export interface GRPOOptions {
   /** Called after every step with its metrics and rollout (notebook live plots). */
   onStep?: (m: Metrics, r: Rollout, s: Scored) => void;
   progress?: boolean;
+  /** Split sampling and each micro-batch's loss over these data-parallel replicas of `model` (parallel.ts). */
+  parallel?: DataParallel | null;
 }
 
 export interface GRPOResult {
@@ -212,7 +228,7 @@ export async function trainGRPO(o: GRPOOptions): Promise<GRPOResult> {
       // 1. Rollout: prompts_per_step prompts, G sampled completions each.
       const rows = order.take(cursor, prompts_per_step).map((i) => o.rows[i]);
       cursor += prompts_per_step;
-      const ro = await rollout(model, tok, rows, c, rng);
+      const ro = await rollout(model, tok, rows, c, rng, o.parallel ?? null);
 
       // 2. Reward: each function on the decoded completions, weighted sum; exact match on the side.
       const sc = scoreRollout(ro.completions, ro.rows, c);
@@ -257,10 +273,14 @@ export async function trainGRPO(o: GRPOOptions): Promise<GRPOResult> {
           loss = 0;
           for (const [s, e] of micro) {
             const mb = sliceBatch(batch, s, e);
-            const { value, grads } = tf.variableGrads(
-              () => microBatchLoss(model, mb, A.slice(s, e), old?.slice(s, e) ?? null, ref?.slice(s, e) ?? null, c, sizes),
-              vars,
-            );
+            const [a, od, rf] = [A.slice(s, e), old?.slice(s, e) ?? null, ref?.slice(s, e) ?? null];
+            if (o.parallel) {
+              const r = await o.parallel.valueAndGrads({ kind: 'grpo', batch: mb, advantages: a, old: od, ref: rf, config: c, step: sizes }, vars);
+              loss += r.value;
+              acc.addList(r.grads);
+              continue;
+            }
+            const { value, grads } = tf.variableGrads(() => microBatchLoss(model, mb, a, od, rf, c, sizes), vars);
             loss += (await value.data())[0];
             value.dispose();
             acc.add(grads);
@@ -276,6 +296,7 @@ export async function trainGRPO(o: GRPOOptions): Promise<GRPOResult> {
             skipped = 'non-finite gradient: update skipped';
             break;
           }
+          await o.parallel?.syncWeights();
         }
         // Clip and KL metrics need the updated policy's log-probs; with one iteration and no KL they are 0 by
         // construction (ratio = 1 at the only update), so the extra forward is skipped.

@@ -139,6 +139,12 @@ export class GradAccumulator {
     tf.dispose(grads);
   }
 
+  /** Add one micro-batch's grads aligned with `vars` (as DataParallel.valueAndGrads returns them); disposes them. */
+  addList(grads: tf.Tensor[]): void {
+    if (grads.length !== this.vars.length) throw new Error(`GradAccumulator.addList: ${grads.length} grads for ${this.vars.length} variables`);
+    this.add(Object.fromEntries(this.vars.map((x, i) => [x.name, grads[i]])));
+  }
+
   /** The summed grads (zeros for variables that got none). The caller owns and disposes them. */
   take(): tf.Tensor[] {
     const out = this.sum.map((g, i) => g ?? tf.zerosLike(this.vars[i]));

@@ -21,6 +21,7 @@ import { latestCheckpoint, loadCheckpoint } from './checkpoint';
 import { MetricsLog, writeAtomic } from './log';
 import type { TrainRow } from './batch';
 import { allFinite } from './optim';
+import { DataParallel, numProcessesFor } from './parallel';
 
 /** Files of a tokenizer directory copied next to saved weights, so an output dir loads on its own. */
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'generation_config.json', 'chat_template.jinja', 'chat_template.json', 'vocab.json', 'merges.txt'];
@@ -70,7 +71,13 @@ export async function sftPhase(o: {
     fs.mkdirSync(o.outDir, { recursive: true });
     const log = MetricsLog.open(path.join(o.outDir, 'metrics.jsonl'));
     writeAtomic(path.join(o.outDir, 'training_config.json'), JSON.stringify(o.config, null, 2) + '\n');
-    const r = await trainSFT({ model, tokenizer: tok, rows: o.rows, config: o.config, log, progress: o.progress });
+    const dp = await DataParallel.start(model, numProcessesFor(o.config.num_processes));
+    let r: SFTResult;
+    try {
+      r = await trainSFT({ model, tokenizer: tok, rows: o.rows, config: o.config, log, progress: o.progress, parallel: dp.size > 1 ? dp : null });
+    } finally {
+      await dp.close();
+    }
     if (!(await allFinite(model.trainableVariables()))) throw new Error('SFT produced non-finite weights; nothing saved');
     if (o.lora) {
       await saveAdapter(model, o.outDir, path.resolve(o.modelDir));
@@ -120,13 +127,17 @@ export async function grpoPhase(o: {
   if (o.resume && !ckDir) throw new Error(`--resume: no complete checkpoint-<step> folder in ${o.runDir}`);
   const ck = ckDir ? loadCheckpoint(ckDir) : null;
   const start = ck ? ((ck.state.extra?.start as GRPOStart | undefined) ?? o.start) : o.start;
-  const config: GRPOConfig = ck ? { ...(ck.config as unknown as GRPOConfig), max_steps: o.config.max_steps } : o.config;
+  // A resumed run keeps its checkpoint's config, but may run longer and on another number of processes.
+  const config: GRPOConfig = ck
+    ? { ...(ck.config as unknown as GRPOConfig), max_steps: o.config.max_steps, num_processes: o.config.num_processes }
+    : o.config;
   const { model, tokenizer } = await loadStart(start);
   try {
     if (ck) await loadAdapter(model, ck.dir);
     else addLora(model, { r: config.lora_r, lora_alpha: config.lora_alpha, lora_dropout: config.lora_dropout }, config.seed);
     fs.mkdirSync(o.runDir, { recursive: true });
     writeAtomic(path.join(o.runDir, 'training_config.json'), JSON.stringify(config, null, 2) + '\n');
+    const dp = await DataParallel.start(model, numProcessesFor(config.num_processes));
     const r = await trainGRPO({
       model,
       tokenizer,
@@ -138,7 +149,8 @@ export async function grpoPhase(o: {
       extra: { start: { base_model: path.resolve(start.base_model), sft_adapter: start.sft_adapter && path.resolve(start.sft_adapter) } },
       onStep: o.onStep,
       progress: o.progress,
-    });
+      parallel: dp.size > 1 ? dp : null,
+    }).finally(() => dp.close());
     return { ...r, model: o.keepModel ? model : null, tokenizer, config };
   } finally {
     if (!o.keepModel) model.dispose();

@@ -29,6 +29,7 @@ import type { SFTConfig } from './config';
 import { DataOrder, goldCompletionIds, makeBatch, promptIds, type Batch, type TokenizerLike, type TrainRow } from './batch';
 import { AdamW, GradAccumulator, learningRateAt, optimizerStep } from './optim';
 import { MetricsLog, type Metrics } from './log';
+import type { DataParallel } from './parallel';
 
 /**
  * The curated SFT subset: `n` rows spread evenly over (behavior, tool) so every tool and every behaviour is
@@ -83,6 +84,8 @@ export interface SFTOptions {
   onStep?: (m: Metrics) => void;
   /** Print a progress bar (default true). */
   progress?: boolean;
+  /** Split each micro-batch's rows over these data-parallel replicas of `model` (see parallel.ts). */
+  parallel?: DataParallel | null;
 }
 
 export interface SFTResult {
@@ -122,6 +125,12 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
       const acc = new GradAccumulator(vars);
       let loss = 0;
       for (const b of micro) {
+        if (o.parallel) {
+          const r = await o.parallel.valueAndGrads({ kind: 'sft', batch: b, num_tokens }, vars);
+          loss += r.value;
+          acc.addList(r.grads);
+          continue;
+        }
         const { value, grads } = tf.variableGrads(() => sftLoss(o.model, b, num_tokens), vars);
         loss += (await value.data())[0];
         value.dispose();
@@ -130,6 +139,7 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
       const { grad_norm, skipped } = Number.isFinite(loss)
         ? await optimizerStep(opt, acc, lr, c.max_grad_norm)
         : (acc.dispose(), { grad_norm: NaN, skipped: true });
+      if (!skipped) await o.parallel?.syncWeights();
       if (!skipped) {
         lossSum += loss;
         lossN += 1;

@@ -75,3 +75,8 @@ export function hash32(s: string): number {
   }
   return h >>> 0;
 }
+
+/** `n` independent streams seeded from `rng` (which advances by `n` draws): one per row for `generate`'s `rngs`. */
+export function rowStreams(rng: Rng, n: number): Rng[] {
+  return Array.from({ length: n }, () => new Rng(Math.floor(rng.next() * 4294967296)));
+}
