@@ -7,6 +7,8 @@
  *   - per model preset: one GRPO training step in ms (forward, clipped-ratio + k3 KL loss, backward, Adam on
  *     the LoRA weights only, over B x T tokens whose last T-64 are the completion) and KV-cache generation
  *     new tokens per second (B prompts of 64 tokens, 48 new tokens, LoRA merged, temperature 1 sampling);
+ *     on wasm both run on `--num_processes` data-parallel threads (default one per core; src/train/parallel.ts),
+ *     as the training loop does, so a 2-core machine is compared with torch on its 2 threads;
  *   - torch: the same two numbers from `bench/torch_ref.py` run in the same process tree right after ours,
  *     when `/usr/bin/python3 -c 'import torch'` works, and ratios ours / torch (ms ratio: > 1 = slower;
  *     tokens/s ratio: < 1 = slower). Ratios compare the best step and the best generation run of each side
@@ -25,14 +27,15 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from './model/backend';
 import { Qwen2ForCausalLM } from './model/qwen2';
 import { addLora, DEFAULT_TARGET_MODULES } from './model/lora';
-import { per_token_logps } from './model/logprobs';
-import { generate } from './model/generate';
-import { grpoLoss } from './train/loss';
-import { AdamW } from './train/optim';
+import { completionLogps } from './train/logps';
+import { makeBatch, sliceBatch } from './train/batch';
+import { GRPO_DEFAULTS } from './train/config';
+import { DataParallel, numProcessesFor } from './train/parallel';
+import { AdamW, GradAccumulator } from './train/optim';
 import { benchVerifier } from './verify/bench';
 import { parseFlags, flagsHelp, ArgError, type FlagSpec } from './util/args';
 import { ROOT } from './util/paths';
-import { Rng } from './util/rng';
+import { Rng, rowStreams } from './util/rng';
 
 const FLAGS: Record<string, FlagSpec> = {
   backend: { type: 'string', help: 'tfjs backend (default: $TFJS_BACKEND, else auto)', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'] },
@@ -43,6 +46,7 @@ const FLAGS: Record<string, FlagSpec> = {
   torch: { type: 'bool', help: 'also run bench/torch_ref.py for the same presets (if torch imports)', default: true },
   verifier: { type: 'bool', help: 'time the verifier too (src/verify/bench.ts)', default: true },
   micro_batches: { type: 'int', help: 'training micro-batches per step (0 = preset default; keeps the wasm heap < 4 GiB)', default: 0 },
+  num_processes: { type: 'int', help: 'data-parallel worker threads incl. this one, wasm only (0 = one per core, max 4; 1 = the single-thread numbers)', default: 0 },
 };
 
 export const help = `npm run bench -- [flags]\n\nPrints one JSON object: verifier throughput, GRPO step ms and KV-cache generation tokens/s per preset,\nand the PyTorch peer's numbers with ratios.\n\n${flagsHelp(FLAGS)}`;
@@ -128,52 +132,51 @@ function modelConfig(p: BenchPreset): Record<string, unknown> {
   };
 }
 
-/** GRPO training step timing: forward, loss, backward and AdamW on the LoRA weights, over micro-batches. */
-async function benchTrainStep(model: Qwen2ForCausalLM, p: BenchPreset, steps: number, microBatches: number): Promise<Record<string, unknown>> {
+/**
+ * GRPO training step timing: forward, loss, backward and AdamW on the LoRA weights, over micro-batches, each
+ * split over the data-parallel processes (src/train/parallel.ts) when there are several.
+ */
+async function benchTrainStep(model: Qwen2ForCausalLM, dp: DataParallel, p: BenchPreset, steps: number, microBatches: number): Promise<Record<string, unknown>> {
   const rng = new Rng(1);
   const B = p.train_B, T = p.train_T, K = T - p.prompt_len; // K completion tokens get a log-prob and a loss
   if (B % microBatches !== 0) throw new ArgError(`--micro_batches ${microBatches} does not divide the batch ${B}`);
   const mb = B / microBatches;
-  const ids = tf.tensor2d(Array.from({ length: B * T }, () => rng.int(p.vocab_size)), [B, T], 'int32');
-  const adv = tf.tensor1d(Array.from({ length: B }, () => rng.normal()));
-  const mask = tf.ones([B, K]) as tf.Tensor2D;
-  const chunks = Array.from({ length: microBatches }, (_, i) => ({
-    ids: tf.slice(ids, [i * mb, 0], [mb, T]) as tf.Tensor2D,
-    adv: tf.slice(adv, [i * mb], [mb]) as tf.Tensor1D,
-    mask: tf.slice(mask, [i * mb, 0], [mb, K]) as tf.Tensor2D,
-  }));
+  const tokens = () => rng.int(p.vocab_size);
+  const batch = makeBatch(
+    Array.from({ length: B }, () => Array.from({ length: p.prompt_len }, tokens)),
+    Array.from({ length: B }, () => Array.from({ length: K }, tokens)),
+    0,
+  );
+  const advantages = Array.from({ length: B }, () => rng.normal());
   // old / ref log-probs: one no-grad pass, as torch_ref.py (ref = old - 0.01 so the KL term is non-zero).
   const t0 = performance.now();
-  const old = chunks.map((c) => per_token_logps(model, c.ids, { logits_to_keep: K }));
-  await old[old.length - 1].data();
+  const old: number[][] = [];
+  for (let i = 0; i < microBatches; i++) {
+    const t = completionLogps(model, sliceBatch(batch, i * mb, (i + 1) * mb));
+    old.push(...((await t.array()) as number[][]));
+    t.dispose();
+  }
   const fwdNoGradMs = performance.now() - t0;
-  const ref = old.map((o) => tf.sub(o, 0.01) as tf.Tensor2D);
+  const ref = old.map((r) => r.map((x) => x - 0.01));
   const vars = model.trainableVariables();
   const opt = new AdamW(vars, { weight_decay: 0, adam_beta1: 0.9, adam_beta2: 0.999, adam_epsilon: 1e-8 });
-  const lossOpts = { beta: 0.04, epsilon: 0.2, epsilon_high: 0.2, loss_type: 'bnpo' as const, max_completion_length: K };
+  const config = { ...GRPO_DEFAULTS, beta: 0.04, epsilon: 0.2, epsilon_high: 0.2, loss_type: 'bnpo' as const, max_completion_length: K };
   const size = { num_sequences: B, num_tokens: B * K, num_micro_batches: microBatches };
   const step = async (): Promise<number> => {
-    let sum: tf.Tensor[] | undefined;
+    const acc = new GradAccumulator(vars);
     let lossTotal = 0;
     for (let i = 0; i < microBatches; i++) {
-      const c = chunks[i];
-      const { value, grads } = tf.variableGrads(
-        () => grpoLoss({ per_token_logps: per_token_logps(model, c.ids, { logits_to_keep: K }), old_per_token_logps: old[i], ref_per_token_logps: ref[i], advantages: c.adv, completion_mask: c.mask }, lossOpts, size),
-        vars,
-      );
-      const g = vars.map((v) => grads[v.name]);
-      if (!sum) sum = g;
-      else {
-        const next = sum.map((s, j) => tf.add(s, g[j]));
-        tf.dispose([...sum, ...g]);
-        sum = next;
-      }
-      lossTotal += (await value.data())[0];
-      value.dispose();
+      const [s, e] = [i * mb, (i + 1) * mb];
+      const job = { kind: 'grpo' as const, batch: sliceBatch(batch, s, e), advantages: advantages.slice(s, e), old: old.slice(s, e), ref: ref.slice(s, e), config, step: size };
+      const r = await dp.valueAndGrads(job, vars);
+      lossTotal += r.value;
+      acc.addList(r.grads);
     }
-    opt.apply(sum!, 1e-4);
-    tf.dispose(sum!);
-    await vars[vars.length - 1].data(); // wait for the update
+    const grads = acc.take();
+    opt.apply(grads, 1e-4);
+    tf.dispose(grads);
+    await dp.syncWeights(); // reads the updated weights back: also waits for the update
+    if (dp.size === 1) await vars[vars.length - 1].data();
     return lossTotal;
   };
   await step(); // warm-up (kernel set-up, transposes)
@@ -185,48 +188,53 @@ async function benchTrainStep(model: Qwen2ForCausalLM, p: BenchPreset, steps: nu
     ms.push(performance.now() - t);
   }
   const cpu = process.cpuUsage(cpu0);
-  tf.dispose([ids, adv, mask, ...chunks.flatMap((c) => [c.ids, c.adv, c.mask]), ...old, ...ref]);
-  opt.dispose?.();
+  opt.dispose();
   const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
   return {
     stepMs: ms.map((x) => round1(x)), stepMsMean: round1(mean), stepMsMin: round1(Math.min(...ms)), cpuMsPerStep: round1((cpu.user + cpu.system) / 1000 / steps), trainTokPerS: Math.round((B * T) / (mean / 1000)),
-    fwdNoGradMs: round1(fwdNoGradMs), micro_batches: microBatches, B, T, completion_tokens: K,
+    fwdNoGradMs: round1(fwdNoGradMs), micro_batches: microBatches, num_processes: dp.size, B, T, completion_tokens: K,
     loraParams: vars.reduce((a, v) => a + v.size, 0),
   };
 }
 
 /** KV-cache generation timing: gen_B prompts of prompt_len random tokens, max_new_tokens each, merged LoRA. */
-async function benchGenerate(model: Qwen2ForCausalLM, p: BenchPreset, repeat: number): Promise<Record<string, unknown>> {
+async function benchGenerate(dp: DataParallel, p: BenchPreset, repeat: number): Promise<Record<string, unknown>> {
   const rng = new Rng(2);
   const prompts = Array.from({ length: p.gen_B }, () => Array.from({ length: p.prompt_len }, () => rng.int(p.vocab_size)));
-  const o = { pad_token_id: 0, do_sample: true, temperature: 1, seed: 3 };
-  await generate(model, prompts.map((x) => x.slice(0, 8)), { ...o, max_new_tokens: 2 }); // warm-up, as torch_ref.py
+  const o = { pad_token_id: 0, do_sample: true, temperature: 1 };
+  await dp.generate(prompts.map((x) => x.slice(0, 8)), { ...o, max_new_tokens: 2, rngs: rowStreams(new Rng(3), p.gen_B) }); // warm-up, as torch_ref.py
   const runs: { ms: number; cpuMs: number; newTokPerS: number }[] = [];
   for (let r = 0; r < repeat; r++) {
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    const out = await generate(model, prompts, { ...o, max_new_tokens: p.max_new_tokens });
+    const out = await dp.generate(prompts, { ...o, max_new_tokens: p.max_new_tokens, rngs: rowStreams(new Rng(3), p.gen_B) });
     const ms = performance.now() - t0;
-    const cpu = process.cpuUsage(cpu0);
+    const cpu = process.cpuUsage(cpu0); // this thread's CPU only (workers are threads of this process: included)
     const newTokens = out.completion_mask.reduce((a, m) => a + m.reduce((x, y) => x + y, 0), 0);
     runs.push({ ms: Math.round(ms), cpuMs: Math.round((cpu.user + cpu.system) / 1000), newTokPerS: round1(newTokens / (ms / 1000)) });
   }
   const best = runs.reduce((a, b) => (b.ms < a.ms ? b : a));
-  return { ...best, runs, B: p.gen_B, prompt_len: p.prompt_len, max_new_tokens: p.max_new_tokens, merged_lora: true };
+  return { ...best, runs, B: p.gen_B, prompt_len: p.prompt_len, max_new_tokens: p.max_new_tokens, merged_lora: true, num_processes: dp.size };
 }
 
 function round1(x: number): number {
   return Math.round(x * 10) / 10;
 }
 
-async function benchPreset(p: BenchPreset, steps: number, microBatches: number, repeat: number): Promise<Record<string, unknown>> {
+async function benchPreset(p: BenchPreset, steps: number, microBatches: number, repeat: number, num_processes: number): Promise<Record<string, unknown>> {
   const n0 = tf.memory().numTensors;
   const model = Qwen2ForCausalLM.random(modelConfig(p), 0);
   addLora(model, { r: p.r, lora_alpha: p.lora_alpha, target_modules: [...DEFAULT_TARGET_MODULES] }, 0);
-  console.error(`[bench] preset ${p.name}: training step (${p.train_B} x ${p.train_T}, ${microBatches} micro-batch(es)) ...`);
-  const train = await benchTrainStep(model, p, steps, microBatches);
-  console.error(`[bench] preset ${p.name}: generation (${p.gen_B} x ${p.prompt_len} prompt + ${p.max_new_tokens} new) ...`);
-  const gen = await benchGenerate(model, p, repeat);
+  const dp = await DataParallel.start(model, numProcessesFor(num_processes));
+  let train: Record<string, unknown>, gen: Record<string, unknown>;
+  try {
+    console.error(`[bench] preset ${p.name}: training step (${p.train_B} x ${p.train_T}, ${microBatches} micro-batch(es), ${dp.size} process(es)) ...`);
+    train = await benchTrainStep(model, dp, p, steps, microBatches);
+    console.error(`[bench] preset ${p.name}: generation (${p.gen_B} x ${p.prompt_len} prompt + ${p.max_new_tokens} new) ...`);
+    gen = await benchGenerate(dp, p, repeat);
+  } finally {
+    await dp.close();
+  }
   model.dispose();
   const leaked = tf.memory().numTensors - n0;
   return { config: modelConfig(p), lora: { r: p.r, lora_alpha: p.lora_alpha, target_modules: DEFAULT_TARGET_MODULES }, train, gen, leaked_tensors: leaked };
@@ -247,7 +255,7 @@ export async function runBench(argv: string[]): Promise<Record<string, unknown>>
   const presets: Record<string, unknown> = {};
   for (const name of names) {
     const p = PRESETS[name];
-    presets[name] = await benchPreset(p, f.steps as number, (f.micro_batches as number) || p.micro_batches, f.repeat as number);
+    presets[name] = await benchPreset(p, f.steps as number, (f.micro_batches as number) || p.micro_batches, f.repeat as number, f.num_processes as number);
   }
   // The PyTorch peer runs after ours (never at the same time: both want the cores).
   const useTorch = f.torch && names.some((n) => PRESETS[n].torch) && torchAvailable();
