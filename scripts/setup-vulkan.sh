@@ -4,8 +4,10 @@
 #
 # Dawn rejects Debian 12's Mesa 22 lavapipe; bookworm-backports' Mesa 25 works. The backports source is derived
 # from this machine's own apt source (same mirror, same keyring), so no address is hard-coded here.
-# Idempotent; needs root (CI and the dev machines run as root). Not needed on a machine with a real GPU driver.
+# Idempotent; needs root (CI and the dev machines run as root; otherwise it re-runs itself with sudo). Not needed
+# on a machine with a real GPU driver.
 set -euo pipefail
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then exec sudo -E bash "$0" "$@"; fi
 
 if ldconfig -p | grep -q libvulkan.so.1 && ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 \
    && dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q bpo12; then
