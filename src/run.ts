@@ -17,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   synth: { summary: 'synthesize the train / test / heldout_tools JSONL splits (seeded)', load: () => import('./cli/synth') },
   verify: { summary: 'score completions against gold calls (reward + components + reason per row)', load: () => import('./cli/verify') },
   eval: { summary: 'four metrics, per behaviour/tool breakdown and name confusion matrix of predictions', load: () => import('./cli/eval') },
+  pretrain: { summary: 'build and pretrain the tiny base model on the synthetic financial corpus (models/tiny-base)', load: () => import('./cli/pretrain') },
   tiny: { summary: 'write the tiny default model (BPE tokenizer on the synthetic corpus + random Qwen2) and print token-length stats', load: () => import('./cli/tiny') },
   logits: { summary: 'print a checkpoint\'s logits (and a greedy KV-cache continuation) for given ids, as JSON', load: () => import('./cli/logits') },
   train: { summary: 'one training phase (SFT or GRPO) on JSONL data; checkpoints, metrics.jsonl, --resume', load: () => import('./cli/train') },

@@ -135,13 +135,13 @@ export const TEMPLATES: readonly Template[] = (() => {
 })();
 
 // --- surface forms --------------------------------------------------------------------------------------------
-const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
-const CURRENCY_NAMES: Record<string, string[]> = {
+export const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'];
+export const CURRENCY_NAMES: Record<string, string[]> = {
   USD: ['US dollars', 'dollars'], EUR: ['euros'], JPY: ['Japanese yen', 'yen'], GBP: ['British pounds', 'pounds sterling'],
   CHF: ['Swiss francs'], CAD: ['Canadian dollars'],
 };
-const CURRENCY_SYMBOL: Record<string, string> = { USD: '$', EUR: '€', GBP: '£', JPY: '¥' };
-const NUMBER_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve'];
+export const CURRENCY_SYMBOL: Record<string, string> = { USD: '$', EUR: '€', GBP: '£', JPY: '¥' };
+export const NUMBER_WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve'];
 
 function ordinal(d: number): string {
   const s = d % 10 === 1 && d !== 11 ? 'st' : d % 10 === 2 && d !== 12 ? 'nd' : d % 10 === 3 && d !== 13 ? 'rd' : 'th';

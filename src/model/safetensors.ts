@@ -178,5 +178,8 @@ export function writeSafetensors(file: string, tensors: Map<string, { shape: num
     parts.push(Buffer.from(d.buffer, d.byteOffset, d.byteLength));
   }
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  fs.writeFileSync(file, Buffer.concat(parts));
+  // Write a sibling and rename: a reader (or a run killed mid-save) sees the old file or the new one, never half.
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, Buffer.concat(parts));
+  fs.renameSync(tmp, file);
 }

@@ -1,0 +1,128 @@
+/**
+ * Pretraining the tiny base model: next-token prediction on every token of packed sequences of the synthetic
+ * financial corpus (src/env/corpus.ts), nanoGPT style. This is what makes the tiny default a *base model* the
+ * way Qwen2.5 is one before the course fine-tunes it: it can read dates, amounts, currencies and company names
+ * and copy values, and it knows nothing about tools.
+ *
+ *   sequence  <|endoftext|> doc <|endoftext|> doc ... cut at seq_len + 1 tokens (documents run over sequences)
+ *   loss      mean over all seq_len predicted tokens of -log p(token | previous tokens)
+ *
+ * The sequence is fed to the SFT machinery as "prompt = its first token, completion = the rest", so the loss,
+ * gradient accumulation, data parallelism (parallel.ts) and AdamW are the same code as SFT's.
+ *
+ * Not here: the corpus (src/env/corpus.ts), the command (src/cli/pretrain.ts).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Qwen2ForCausalLM } from '../model/qwen2';
+import { Rng } from '../util/rng';
+import { Progress } from '../util/progress';
+import type { TrainCommon } from './config';
+import { makeBatch, type Batch } from './batch';
+import { sftLoss } from './sft';
+import { AdamW, GradAccumulator, learningRateAt, optimizerStep } from './optim';
+import { MetricsLog, type Metrics } from './log';
+import type { DataParallel } from './parallel';
+
+export interface PretrainConfig extends TrainCommon {
+  /** Sequences per micro-batch. */
+  per_device_train_batch_size: number;
+  /** Tokens predicted per sequence. */
+  seq_len: number;
+}
+
+/** Packs documents from `next()` into token sequences of seq_len + 1 ids (an endless, seeded stream). */
+export class Packer {
+  private buf: number[] = [];
+  constructor(
+    private readonly encode: (text: string) => number[],
+    private readonly next: () => string,
+    private readonly sep: number,
+    private readonly seq_len: number,
+  ) {}
+
+  sequence(): number[] {
+    while (this.buf.length < this.seq_len + 1) this.buf.push(this.sep, ...this.encode(this.next()));
+    return this.buf.splice(0, this.seq_len + 1);
+  }
+}
+
+export interface PretrainOptions {
+  model: Qwen2ForCausalLM;
+  encode: (text: string) => number[];
+  /** Separator between documents (<|endoftext|>). */
+  sep_token_id: number;
+  pad_token_id: number;
+  /** A document from a seeded stream. */
+  document: (rng: Rng) => string;
+  config: PretrainConfig;
+  log?: MetricsLog;
+  progress?: boolean;
+  parallel?: DataParallel | null;
+  onStep?: (m: Metrics) => void;
+  /** Called (and awaited) every `save_steps` steps and after the last, with the step number. */
+  save?: (step: number) => Promise<void>;
+}
+
+/** Train for `config.max_steps` optimizer steps; returns the logged history. */
+export async function pretrain(o: PretrainOptions): Promise<{ seconds: number; history: Metrics[]; tokens: number }> {
+  const c = o.config;
+  const rng = new Rng(c.seed);
+  const packer = new Packer(o.encode, () => o.document(rng), o.sep_token_id, c.seq_len);
+  const vars = o.model.trainableVariables();
+  const opt = new AdamW(vars, c);
+  const bar = o.progress === false ? null : new Progress({ label: 'pretrain', total: c.max_steps, every: Math.max(1, Math.floor(c.max_steps / 20)) });
+  const history: Metrics[] = [];
+  const t0 = Date.now();
+  let lossSum = 0, lossN = 0, tokens = 0;
+  o.model.training = true;
+  try {
+    for (let step = 0; step < c.max_steps; step++) {
+      const ts = Date.now();
+      const lr = learningRateAt(step, c);
+      const micro: Batch[] = [];
+      for (let m = 0; m < c.gradient_accumulation_steps; m++) {
+        const seqs = Array.from({ length: c.per_device_train_batch_size }, () => packer.sequence());
+        micro.push(makeBatch(seqs.map((s) => s.slice(0, 1)), seqs.map((s) => s.slice(1)), o.pad_token_id)); // [B, 1 + seq_len]
+      }
+      const num_tokens = micro.length * c.per_device_train_batch_size * c.seq_len;
+      const acc = new GradAccumulator(vars);
+      let loss = 0;
+      for (const b of micro) {
+        if (o.parallel) {
+          const r = await o.parallel.valueAndGrads({ kind: 'sft', batch: b, num_tokens }, vars);
+          loss += r.value;
+          acc.addList(r.grads);
+        } else {
+          const { value, grads } = tf.variableGrads(() => sftLoss(o.model, b, num_tokens), vars);
+          loss += (await value.data())[0];
+          value.dispose();
+          acc.add(grads);
+        }
+      }
+      const { grad_norm, skipped } = Number.isFinite(loss) ? await optimizerStep(opt, acc, lr, c.max_grad_norm) : (acc.dispose(), { grad_norm: NaN, skipped: true });
+      if (!skipped) await o.parallel?.syncWeights();
+      tokens += num_tokens;
+      if (!skipped) {
+        lossSum += loss;
+        lossN += 1;
+      }
+      const secs = (Date.now() - ts) / 1000;
+      const m: Metrics = { phase: 'pretrain', step: step + 1, loss, learning_rate: lr, grad_norm, tokens, step_seconds: secs, tokens_per_second: num_tokens / secs };
+      if (skipped) m.skipped = 'non-finite loss or gradient: update skipped';
+      if ((step + 1) % c.logging_steps === 0 || step + 1 === c.max_steps || skipped) {
+        m.loss = lossN ? lossSum / lossN : loss;
+        lossSum = 0;
+        lossN = 0;
+        o.log?.append(m);
+        history.push(m);
+      }
+      o.onStep?.(m);
+      bar?.update(step + 1, { loss: m.loss as number });
+      if (o.save && ((c.save_steps > 0 && (step + 1) % c.save_steps === 0) || step + 1 === c.max_steps)) await o.save(step + 1);
+    }
+  } finally {
+    o.model.training = false;
+    opt.dispose();
+  }
+  return { seconds: (Date.now() - t0) / 1000, history, tokens };
+}
