@@ -4,7 +4,9 @@
  * The whole course in one command, on the tiny default model (or a real Qwen2 checkpoint with --model):
  *
  *   1. synthesize data        train / test / heldout_tools JSONL
- *   2. tokenizer + model      BPE on the train corpus + a random tiny Qwen2 (skipped with --model)
+ *   2. tiny base model        models/tiny-base: pretrained by `pretrain` on a synthetic financial corpus (its
+ *                             tokenizer included); --from_scratch builds a random one here instead, as
+ *                             --model DIR uses a real checkpoint
  *   3. SFT                    a small curated subset of train (full fine-tuning; LoRA with --model)
  *   4. evaluate               greedy, the four metrics on test and heldout_tools
  *   5. GRPO                   the rest of train as the prompt pool, LoRA on the SFT model
@@ -17,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ArgError, flagsHelp, parseFlags, type FlagSpec } from '../util/args';
-import { OUTPUTS_DIR, resolveUserPath } from '../util/paths';
+import { OUTPUTS_DIR, ROOT, resolveUserPath } from '../util/paths';
 import { fmtTime } from '../util/progress';
 import { initBackend } from '../model/backend';
 import { makeTinyModel } from '../model/tiny';
@@ -37,13 +39,15 @@ const FLAGS: Record<string, FlagSpec> = {
   seed: { type: 'int', help: 'one seed for data, model init, SFT and GRPO', default: 0 },
   n: { type: 'int', help: 'train rows to synthesize (SFT takes sft.sft_subset_size of them, GRPO the rest)', default: 3000 },
   model: { type: 'string', help: 'a real Qwen2 checkpoint dir (its tokenizer + chat template; LoRA only) instead of the tiny model' },
+  base: { type: 'string', help: 'the tiny base model dir (made by `pretrain`)', default: 'models/tiny-base' },
+  from_scratch: { type: 'bool', help: 'train a BPE on this run\'s train split and start SFT from random weights, not from --base', default: false },
   eval_limit: { type: 'int', help: 'evaluate on the first N rows of each split (0 = all)', default: 0 },
   backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu (default: $TFJS_BACKEND, else auto)' },
 };
 
-export const help = `The whole course: data -> tiny model -> SFT -> eval -> GRPO -> eval -> report, into outputs/<run>/.
+export const help = `The whole course: data -> tiny base model -> SFT -> eval -> GRPO -> eval -> report, into outputs/<run>/.
 
-usage: npx tsx src/run.ts course [--run NAME] [--seed N] [--model DIR] [--sft.key=value ...] [--grpo.key=value ...]
+usage: npx tsx src/run.ts course [--run NAME] [--seed N] [--base DIR | --from_scratch | --model DIR] [--sft.key=value ...] [--grpo.key=value ...]
 
 ${flagsHelp(FLAGS)}
 
@@ -64,17 +68,23 @@ export async function main(argv: string[]): Promise<number> {
   const out = typeof flags.out === 'string' ? resolveUserPath(flags.out) : path.join(OUTPUTS_DIR, run);
   const real = typeof flags.model === 'string' ? resolveUserPath(flags.model) : null;
   if (real && !fs.existsSync(path.join(real, 'config.json'))) throw new ArgError(`--model ${real}: no config.json there`);
+  const fromScratch = !real && (flags.from_scratch as boolean);
+  const base = real || fromScratch ? null : path.resolve(ROOT, flags.base as string);
+  if (base && !fs.existsSync(path.join(base, 'config.json'))) {
+    throw new ArgError(`--base ${base}: no config.json there (make it with \`npx tsx src/run.ts pretrain --out ${flags.base}\`, or pass --from_scratch)`);
+  }
   const sft = resolveConfig({ ...COURSE_SFT, seed, output_dir: path.join(out, 'sft') }, flags, 'sft.');
   const grpo = resolveConfig({ ...COURSE_GRPO, seed, output_dir: path.join(out, 'grpo') }, flags, 'grpo.');
   if (real && !('sft.learning_rate' in flags)) sft.learning_rate = 2e-4; // LoRA on a pretrained model
   if (real && !('grpo.learning_rate' in flags)) grpo.learning_rate = 5e-5;
   const evalLimit = flags.eval_limit as number;
 
-  console.log(formatConfig('course', { run, seed, n: flags.n, model: real ?? '(tiny, built here)', eval_limit: evalLimit }));
+  const modelName = real ?? base ?? '(tiny, random, built here)';
+  console.log(formatConfig('course', { run, seed, n: flags.n, model: modelName, eval_limit: evalLimit }));
   console.log(formatConfig('sft config', sft));
   console.log(formatConfig('grpo config', grpo));
   fs.mkdirSync(out, { recursive: true });
-  writeAtomic(path.join(out, 'config.json'), JSON.stringify({ run, seed, n: flags.n, model: real, eval_limit: evalLimit, sft, grpo }, null, 2) + '\n');
+  writeAtomic(path.join(out, 'config.json'), JSON.stringify({ run, seed, n: flags.n, model: real, base, from_scratch: fromScratch, eval_limit: evalLimit, sft, grpo }, null, 2) + '\n');
   await initBackend(flags.backend as string);
 
   const times: Record<string, number> = {};
@@ -99,13 +109,17 @@ export async function main(argv: string[]): Promise<number> {
     heldout_tools: evalLimit ? splits.heldout_tools.slice(0, evalLimit) : splits.heldout_tools,
   };
 
-  // 2. Tokenizer + tiny model (or the given checkpoint).
-  const modelDir = real ?? path.join(out, 'model');
-  if (!real) {
+  // 2. The tiny base model (pretrained, or random with --from_scratch), or the given checkpoint.
+  const modelDir = real ?? base ?? path.join(out, 'model');
+  if (fromScratch) {
     await phase('tokenizer + tiny model', async () => {
       const info = await makeTinyModel(modelDir, { seed, rows: splits.train });
-      console.log(`tiny Qwen2: ${info.num_parameters} parameters, vocab ${info.tokenizer.vocab_size} -> ${modelDir}`);
+      console.log(`tiny Qwen2: ${info.num_parameters} parameters, vocab ${info.tokenizer.vocab_size}, random weights -> ${modelDir}`);
     });
+  } else if (base) {
+    const pc = path.join(base, 'pretrain_config.json');
+    const p = fs.existsSync(pc) ? (JSON.parse(fs.readFileSync(pc, 'utf8')) as { max_steps?: number; seq_len?: number; per_device_train_batch_size?: number }) : null;
+    console.log(`\n== tiny base model: ${base}` + (p ? ` (pretrained ${p.max_steps} steps x ${p.per_device_train_batch_size} x ${p.seq_len} tokens)` : ''));
   }
 
   // 3. SFT on the curated subset; GRPO gets the rest of train.
@@ -154,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
     const summary: CourseSummary = {
       run,
       seed,
-      model: real ?? 'tiny',
+      model: real ?? (base ? `tiny base ${path.relative(ROOT, base)}` : 'tiny from scratch'),
       metrics: Object.fromEntries(Object.keys(evalSplits).map((s) => [s, { sft: fourMetrics(before[s]), grpo: fourMetrics(after[s]) }])),
       rows: Object.fromEntries(Object.entries(evalSplits).map(([s, r]) => [s, r.length])),
       sft_rows: sftRows.length,
