@@ -325,3 +325,23 @@ test('a non-finite gradient skips the update: weights and optimizer state unchan
   tf.dispose(w);
   opt.dispose();
 });
+
+test('curated SFT subset: behaviours keep their share, every ask_user group and tool is represented, seeded, no repeats', async () => {
+  const { synthesize } = await import('../src/env/synth');
+  const { curatedSubset } = await import('../src/train/sft');
+  const train = synthesize({ seed: 0, n: 3000, nTest: 0, nHeldout: 0 }).train;
+  const sub = curatedSubset(train, 1000, 0);
+  assert.equal(sub.length, 1000);
+  assert.equal(new Set(sub.map((r) => r.id)).size, 1000);
+  assert.deepEqual(curatedSubset(train, 1000, 0).map((r) => r.id), sub.map((r) => r.id));
+  const count = (f: (r: (typeof sub)[number]) => boolean, rows = sub) => rows.filter(f).length;
+  for (const b of ['execute', 'ask_user', 'refuse', 'no_call']) {
+    const want = (1000 * count((r) => r.behavior === b, train)) / train.length;
+    assert.ok(Math.abs(count((r) => r.behavior === b) - want) <= 1, `${b}: ${count((r) => r.behavior === b)} vs ${want}`);
+  }
+  const groups = (rows: typeof sub) => new Set(rows.filter((r) => r.behavior === 'ask_user').map((r) => r.template_id.split('.').slice(0, 3).join('.')));
+  assert.deepEqual([...groups(sub)].sort(), [...groups(train)].sort());
+  const tools = new Set(sub.filter((r) => r.behavior === 'execute').map((r) => r.tool));
+  assert.deepEqual([...tools].sort(), [...new Set(train.filter((r) => r.behavior === 'execute').map((r) => r.tool))].sort());
+  assert.equal(curatedSubset(train, 0, 0).length, train.length);
+});

@@ -35,6 +35,8 @@ export interface TrainRow {
   expected_result: string;
   behavior?: string;
   tool?: string;
+  /** The synth template ("ask_user.get_revenue.fiscal_year.03"): the curated SFT subset balances by it. */
+  template_id?: string;
 }
 
 export interface Batch {

@@ -32,24 +32,54 @@ import { MetricsLog, type Metrics } from './log';
 import type { DataParallel } from './parallel';
 
 /**
- * The curated SFT subset: `n` rows spread evenly over (behavior, tool) so every tool and every behaviour is
- * represented, as a person assembling seed examples would; seeded. n = 0 or n >= rows: all rows.
+ * The curated SFT subset: `n` rows, as a person assembling seed examples would pick them. Behaviours keep their
+ * share of the rows (the synthesized mix, default 60% execute / 20% ask_user / 10% refuse / 10% no_call), and
+ * within a behaviour the rows are spread evenly over its kinds: the tool for execute rows, the (tool, missing
+ * arguments) group for ask_user (18 groups: each needs its own examples), the category for refuse. Seeded.
+ * n = 0 or n >= rows: all rows.
  */
 export function curatedSubset<T extends TrainRow>(rows: readonly T[], n: number, seed: number): T[] {
   if (n <= 0 || n >= rows.length) return rows.slice();
   const rng = new Rng(hash32(`sft-subset:${seed}`));
-  const buckets = new Map<string, T[]>();
+  const kind = (r: T): string => {
+    const id = r.template_id ?? '';
+    if (r.behavior === 'ask_user' || r.behavior === 'refuse') return id.slice(0, id.lastIndexOf('.')); // group / category
+    return r.tool ?? '';
+  };
+  const byBehavior = new Map<string, Map<string, T[]>>();
   for (const r of rows) {
-    const k = `${r.behavior ?? ''}/${r.tool ?? ''}`;
-    if (!buckets.has(k)) buckets.set(k, []);
-    buckets.get(k)!.push(r);
+    const b = r.behavior ?? '';
+    if (!byBehavior.has(b)) byBehavior.set(b, new Map());
+    const kinds = byBehavior.get(b)!;
+    const k = kind(r);
+    if (!kinds.has(k)) kinds.set(k, []);
+    kinds.get(k)!.push(r);
   }
-  const lists = [...buckets.keys()].sort().map((k) => rng.shuffle(buckets.get(k)!.slice()));
+  // Each behaviour's quota: its share of the rows (largest remainder), capped by what it has.
+  const behaviors = [...byBehavior.keys()].sort();
+  const sizes = behaviors.map((b) => [...byBehavior.get(b)!.values()].reduce((a, l) => a + l.length, 0));
+  const exact = sizes.map((m) => (n * m) / rows.length);
+  const quota = exact.map(Math.floor);
+  const order = behaviors.map((_, i) => i).sort((a, b) => exact[b] - quota[b] - (exact[a] - quota[a]) || a - b);
+  for (let k = 0; quota.reduce((a, q) => a + q, 0) < n; k++) quota[order[k % order.length]]++;
   const out: T[] = [];
-  for (let i = 0; out.length < n; i++) {
-    for (const l of lists) if (i < l.length && out.length < n) out.push(l[i]);
-  }
-  return out;
+  behaviors.forEach((b, bi) => {
+    const kinds = byBehavior.get(b)!;
+    const lists = [...kinds.keys()].sort().map((k) => rng.shuffle(kinds.get(k)!.slice()));
+    const picked: T[] = [];
+    for (let i = 0; picked.length < quota[bi]; i++) {
+      let any = false;
+      for (const l of lists) {
+        if (i < l.length && picked.length < quota[bi]) {
+          picked.push(l[i]);
+          any = true;
+        }
+      }
+      if (!any) break;
+    }
+    out.push(...picked);
+  });
+  return rng.shuffle(out);
 }
 
 /** Prompt + gold completion ids of a row, cut to `max_length` tokens (the prompt loses its oldest tokens first). */
