@@ -12,14 +12,13 @@
  *
  * Not here: the corpus (src/env/corpus.ts), the command (src/cli/pretrain.ts).
  */
-import * as tf from '@tensorflow/tfjs';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
 import { Rng } from '../util/rng';
 import { Progress } from '../util/progress';
 import type { TrainCommon } from './config';
 import { makeBatch, type Batch } from './batch';
-import { sftLoss } from './sft';
-import { AdamW, GradAccumulator, learningRateAt, optimizerStep } from './optim';
+import { sftOptimizerStep } from './sft';
+import { AdamW, learningRateAt } from './optim';
 import { MetricsLog, type Metrics } from './log';
 import type { DataParallel } from './parallel';
 
@@ -85,22 +84,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ seconds: number; h
         micro.push(makeBatch(seqs.map((s) => s.slice(0, 1)), seqs.map((s) => s.slice(1)), o.pad_token_id)); // [B, 1 + seq_len]
       }
       const num_tokens = micro.length * c.per_device_train_batch_size * c.seq_len;
-      const acc = new GradAccumulator(vars);
-      let loss = 0;
-      for (const b of micro) {
-        if (o.parallel) {
-          const r = await o.parallel.valueAndGrads({ kind: 'sft', batch: b, num_tokens }, vars);
-          loss += r.value;
-          acc.addList(r.grads);
-        } else {
-          const { value, grads } = tf.variableGrads(() => sftLoss(o.model, b, num_tokens), vars);
-          loss += (await value.data())[0];
-          value.dispose();
-          acc.add(grads);
-        }
-      }
-      const { grad_norm, skipped } = Number.isFinite(loss) ? await optimizerStep(opt, acc, lr, c.max_grad_norm) : (acc.dispose(), { grad_norm: NaN, skipped: true });
-      if (!skipped) await o.parallel?.syncWeights();
+      const { loss, grad_norm, skipped } = await sftOptimizerStep(o.model, vars, opt, micro, num_tokens, lr, c.max_grad_norm, o.parallel);
       tokens += num_tokens;
       if (!skipped) {
         lossSum += loss;

@@ -102,6 +102,32 @@ export function sftLoss(model: Qwen2ForCausalLM, b: Batch, num_tokens: number): 
   });
 }
 
+/**
+ * One optimizer step of the masked cross-entropy (SFT and pretraining share it): the loss and gradients of
+ * every micro-batch (split over the data-parallel workers when `parallel` is given), summed, then clipping and
+ * AdamW. A non-finite loss or gradient skips the update (nothing is applied). The workers get the new weights.
+ */
+export async function sftOptimizerStep(model: Qwen2ForCausalLM, vars: tf.Variable[], opt: AdamW, micro: Batch[], num_tokens: number, lr: number,
+  max_grad_norm: number, parallel?: DataParallel | null): Promise<{ loss: number; grad_norm: number; skipped: boolean }> {
+  const acc = new GradAccumulator(vars);
+  let loss = 0;
+  for (const b of micro) {
+    if (parallel) {
+      const r = await parallel.valueAndGrads({ kind: 'sft', batch: b, num_tokens }, vars);
+      loss += r.value;
+      acc.addList(r.grads);
+      continue;
+    }
+    const { value, grads } = tf.variableGrads(() => sftLoss(model, b, num_tokens), vars);
+    loss += (await value.data())[0];
+    value.dispose();
+    acc.add(grads);
+  }
+  const { grad_norm, skipped } = Number.isFinite(loss) ? await optimizerStep(opt, acc, lr, max_grad_norm) : (acc.dispose(), { grad_norm: NaN, skipped: true });
+  if (!skipped) await parallel?.syncWeights();
+  return { loss, grad_norm, skipped };
+}
+
 export interface SFTOptions {
   model: Qwen2ForCausalLM;
   tokenizer: TokenizerLike;
@@ -152,24 +178,7 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
         micro.push(makeBatch(idx.map((i) => examples[i].prompt), idx.map((i) => examples[i].completion), o.tokenizer.pad_token_id));
       }
       const num_tokens = micro.reduce((s, b) => s + b.completion_mask.flat().reduce((a, x) => a + x, 0), 0);
-      const acc = new GradAccumulator(vars);
-      let loss = 0;
-      for (const b of micro) {
-        if (o.parallel) {
-          const r = await o.parallel.valueAndGrads({ kind: 'sft', batch: b, num_tokens }, vars);
-          loss += r.value;
-          acc.addList(r.grads);
-          continue;
-        }
-        const { value, grads } = tf.variableGrads(() => sftLoss(o.model, b, num_tokens), vars);
-        loss += (await value.data())[0];
-        value.dispose();
-        acc.add(grads);
-      }
-      const { grad_norm, skipped } = Number.isFinite(loss)
-        ? await optimizerStep(opt, acc, lr, c.max_grad_norm)
-        : (acc.dispose(), { grad_norm: NaN, skipped: true });
-      if (!skipped) await o.parallel?.syncWeights();
+      const { loss, grad_norm, skipped } = await sftOptimizerStep(o.model, vars, opt, micro, num_tokens, lr, c.max_grad_norm, o.parallel);
       if (!skipped) {
         lossSum += loss;
         lossN += 1;
