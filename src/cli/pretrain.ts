@@ -34,7 +34,7 @@ export const PRETRAIN_DEFAULTS: PretrainConfig = {
   warmup_ratio: 0.02,
   weight_decay: 0.1, // nanoGPT's
   adam_beta2: 0.95, // nanoGPT's
-  max_steps: 3000,
+  max_steps: 2000,
   per_device_train_batch_size: 32,
   seq_len: 128,
   save_steps: 500, // the model dir is rewritten every N steps (a long run killed midway keeps its last save)
@@ -51,7 +51,7 @@ const FLAGS: Record<string, FlagSpec> = {
 export const help = `Build and pretrain the tiny base model (tokenizer + random tiny Qwen2 + next-token prediction on the
 synthetic financial corpus) into a Hugging Face model directory.
 
-usage: npx tsx src/run.ts pretrain [--out models/tiny-base] [--seed 0] [--max_steps 3000] [--key=value ...]
+usage: npx tsx src/run.ts pretrain [--out models/tiny-base] [--seed 0] [--max_steps 2000] [--key=value ...]
 
 ${flagsHelp(FLAGS)}
 
