@@ -18,11 +18,11 @@ const COMMANDS: Record<string, Command> = {
   verify: { summary: 'score completions against gold calls (reward + components + reason per row)', load: () => import('./cli/verify') },
   eval: { summary: 'four metrics, per behaviour/tool breakdown and name confusion matrix of predictions', load: () => import('./cli/eval') },
   pretrain: { summary: 'build and pretrain the tiny base model on the synthetic financial corpus (models/tiny-base)', load: () => import('./cli/pretrain') },
-  tiny: { summary: 'write the tiny default model (BPE tokenizer on the synthetic corpus + random Qwen2) and print token-length stats', load: () => import('./cli/tiny') },
+  tiny: { summary: 'write a random tiny model, not pretrained (BPE tokenizer on the synthetic corpus + random Qwen2; what course --from_scratch uses) and print token-length stats', load: () => import('./cli/tiny') },
   logits: { summary: 'print a checkpoint\'s logits (and a greedy KV-cache continuation) for given ids, as JSON', load: () => import('./cli/logits') },
   train: { summary: 'one training phase (SFT or GRPO) on JSONL data; checkpoints, metrics.jsonl, --resume', load: () => import('./cli/train') },
   bench: { summary: 'speed: verifier throughput, GRPO step ms and KV-cache tokens/s per preset, vs the PyTorch peer (JSON)', load: () => import('./bench') },
-  course: { summary: 'the whole course: data -> tiny model -> SFT -> eval -> GRPO -> eval -> report (outputs/<run>/)', load: () => import('./cli/course') },
+  course: { summary: 'the whole course: data -> tiny base (models/tiny-base) -> SFT -> eval -> GRPO -> eval -> report (outputs/<run>/)', load: () => import('./cli/course') },
 };
 
 /** What runs when no command is given. */

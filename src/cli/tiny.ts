@@ -1,9 +1,10 @@
 /**
- * `npx tsx src/run.ts tiny --out DIR`: write the tiny default model (a byte-level BPE trained on the synthetic
+ * `npx tsx src/run.ts tiny --out DIR`: write a random (not pretrained) tiny model (a byte-level BPE trained on the synthetic
  * train split's chat texts + a random Qwen2) as a Hugging Face directory, and print what was written and the
  * token lengths of each split's prompts and gold completions under the new tokenizer, as one JSON object.
  *
- * Not a training command: the weights are random (seeded). The course run calls `makeTinyModel` itself.
+ * Not a training command: the weights are random (seeded). `course --from_scratch` calls `makeTinyModel` itself;
+ * the course's default start, models/tiny-base, is this model pretrained by the `pretrain` command.
  */
 import { flagsHelp, parseFlags, ArgError } from '../util/args';
 import type { FlagSpec } from '../util/args';
@@ -22,7 +23,8 @@ const FLAGS: Record<string, FlagSpec> = {
   backend: { type: 'string', help: 'TensorFlow.js backend (default: $TFJS_BACKEND, else auto)', choices: ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'] },
 };
 
-export const help = `Write the tiny default model directory (BPE tokenizer on the synthetic train split + random Qwen2).
+export const help = `Write a random tiny model directory, not pretrained (BPE tokenizer on the synthetic train split + random
+Qwen2). The course starts from models/tiny-base, this model pretrained by \`npx tsx src/run.ts pretrain\`.
 
 usage: npx tsx src/run.ts tiny --out DIR [--seed 0] [--n 2000] [--train FILE.jsonl] [--vocab-size 1024]
 
