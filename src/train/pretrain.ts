@@ -17,7 +17,7 @@ import { Rng } from '../util/rng';
 import { Progress } from '../util/progress';
 import type { TrainCommon } from './config';
 import { makeBatch, type Batch } from './batch';
-import { sftOptimizerStep } from './sft';
+import { LoggedLoss, SKIPPED_NON_FINITE, sftOptimizerStep } from './sft';
 import { AdamW, learningRateAt } from './optim';
 import { MetricsLog, type Metrics } from './log';
 import type { DataParallel } from './parallel';
@@ -72,7 +72,8 @@ export async function pretrain(o: PretrainOptions): Promise<{ seconds: number; h
   const bar = o.progress === false ? null : new Progress({ label: 'pretrain', total: c.max_steps, every: Math.max(1, Math.floor(c.max_steps / 20)) });
   const history: Metrics[] = [];
   const t0 = Date.now();
-  let lossSum = 0, lossN = 0, tokens = 0;
+  const logged = new LoggedLoss();
+  let tokens = 0;
   o.model.training = true;
   try {
     for (let step = 0; step < c.max_steps; step++) {
@@ -86,17 +87,12 @@ export async function pretrain(o: PretrainOptions): Promise<{ seconds: number; h
       const num_tokens = micro.length * c.per_device_train_batch_size * c.seq_len;
       const { loss, grad_norm, skipped } = await sftOptimizerStep(o.model, vars, opt, micro, num_tokens, lr, c.max_grad_norm, o.parallel);
       tokens += num_tokens;
-      if (!skipped) {
-        lossSum += loss;
-        lossN += 1;
-      }
+      logged.add(loss, skipped);
       const secs = (Date.now() - ts) / 1000;
       const m: Metrics = { phase: 'pretrain', step: step + 1, loss, learning_rate: lr, grad_norm, tokens, step_seconds: secs, tokens_per_second: num_tokens / secs };
-      if (skipped) m.skipped = 'non-finite loss or gradient: update skipped';
+      if (skipped) m.skipped = SKIPPED_NON_FINITE;
       if ((step + 1) % c.logging_steps === 0 || step + 1 === c.max_steps || skipped) {
-        m.loss = lossN ? lossSum / lossN : loss;
-        lossSum = 0;
-        lossN = 0;
+        m.loss = logged.take(loss);
         o.log?.append(m);
         history.push(m);
       }

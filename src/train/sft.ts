@@ -128,6 +128,30 @@ export async function sftOptimizerStep(model: Qwen2ForCausalLM, vars: tf.Variabl
   return { loss, grad_norm, skipped };
 }
 
+/** `Metrics.skipped` of a step whose loss or gradient was not finite (nothing was applied). */
+export const SKIPPED_NON_FINITE = 'non-finite loss or gradient: update skipped';
+
+/**
+ * The loss a log line reports in SFT and pretraining: the mean over the optimizer steps since the previous
+ * line, skipped steps left out, as transformers logs it.
+ */
+export class LoggedLoss {
+  private sum = 0;
+  private n = 0;
+  add(loss: number, skipped: boolean): void {
+    if (skipped) return;
+    this.sum += loss;
+    this.n += 1;
+  }
+  /** The mean since the last call (`fallback` when every step since was skipped); starts the next window. */
+  take(fallback: number): number {
+    const mean = this.n ? this.sum / this.n : fallback;
+    this.sum = 0;
+    this.n = 0;
+    return mean;
+  }
+}
+
 export interface SFTOptions {
   model: Qwen2ForCausalLM;
   tokenizer: TokenizerLike;
@@ -164,7 +188,7 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
   const history: Metrics[] = [];
   const t0 = Date.now();
   let cursor = 0;
-  let lossSum = 0, lossN = 0, last = NaN;
+  const logged = new LoggedLoss();
   o.model.training = true;
   try {
     for (let step = 0; step < c.max_steps; step++) {
@@ -179,17 +203,11 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
       }
       const num_tokens = micro.reduce((s, b) => s + b.completion_mask.flat().reduce((a, x) => a + x, 0), 0);
       const { loss, grad_norm, skipped } = await sftOptimizerStep(o.model, vars, opt, micro, num_tokens, lr, c.max_grad_norm, o.parallel);
-      if (!skipped) {
-        lossSum += loss;
-        lossN += 1;
-      }
+      logged.add(loss, skipped);
       const m: Metrics = { phase: 'sft', step: step + 1, loss, learning_rate: lr, grad_norm, num_tokens, step_seconds: (Date.now() - ts) / 1000 };
-      if (skipped) m.skipped = 'non-finite loss or gradient: update skipped';
+      if (skipped) m.skipped = SKIPPED_NON_FINITE;
       if ((step + 1) % c.logging_steps === 0 || step + 1 === c.max_steps || skipped) {
-        m.loss = lossN ? lossSum / lossN : loss; // mean since the last log line, as transformers logs it
-        last = m.loss as number;
-        lossSum = 0;
-        lossN = 0;
+        m.loss = logged.take(loss);
         o.log?.append(m);
         history.push(m);
       }
@@ -200,5 +218,6 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
     o.model.training = false;
     opt.dispose();
   }
+  const last = history.length ? (history[history.length - 1].loss as number) : NaN;
   return { steps: c.max_steps, seconds: (Date.now() - t0) / 1000, loss: last, history };
 }
