@@ -4,6 +4,8 @@
  *
  * What it measures, on random weights of the shapes of bench/torch_ref.py (the PyTorch peer):
  *   - verifier: completions scored per second per reward mode (`benchVerifier`, src/verify/bench.ts);
+ *   - service: the same verifier behind `serve` (a child process) under 32 clients x 25 requests x 16
+ *     completions, per number of scoring threads, next to the in-process rate (src/serve/bench.ts);
  *   - per model preset: one GRPO training step in ms (forward, clipped-ratio + k3 KL loss, backward, Adam on
  *     the LoRA weights only, over B x T tokens whose last T-64 are the completion) and KV-cache generation
  *     new tokens per second (B prompts of 64 tokens, 48 new tokens, LoRA merged, temperature 1 sampling);
@@ -33,6 +35,7 @@ import { GRPO_DEFAULTS } from './train/config';
 import { DataParallel, numProcessesFor } from './train/parallel';
 import { AdamW, GradAccumulator } from './train/optim';
 import { benchVerifier } from './verify/bench';
+import { benchService } from './serve/bench';
 import { parseFlags, flagsHelp, ArgError, type FlagSpec } from './util/args';
 import { ROOT } from './util/paths';
 import { Rng, rowStreams } from './util/rng';
@@ -45,6 +48,7 @@ const FLAGS: Record<string, FlagSpec> = {
   torch_threads: { type: 'int', help: 'torch.set_num_threads for torch_ref.py (OpenBLAS itself stays at 1 thread)', default: 2 },
   torch: { type: 'bool', help: 'also run bench/torch_ref.py for the same presets (if torch imports)', default: true },
   verifier: { type: 'bool', help: 'time the verifier too (src/verify/bench.ts)', default: true },
+  service: { type: 'bool', help: 'time the reward service (`serve` under load, src/serve/bench.ts) next to the in-process verifier', default: true },
   micro_batches: { type: 'int', help: 'training micro-batches per step (0 = preset default; keeps the wasm heap < 4 GiB)', default: 0 },
   num_processes: { type: 'int', help: 'data-parallel worker threads incl. this one, wasm only (0 = one per core, max 4; 1 = the single-thread numbers)', default: 0 },
 };
@@ -251,6 +255,7 @@ export async function runBench(argv: string[]): Promise<Record<string, unknown>>
     loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
   if (f.verifier) out.verifier = benchVerifier(); // completions scored per second, per reward mode
+  if (f.service) out.service = await benchService(); // the same verifier behind HTTP, under load
   const names = f.preset === 'all' ? ['a', 'b'] : f.preset === 'none' ? [] : [f.preset as string];
   const presets: Record<string, unknown> = {};
   for (const name of names) {

@@ -22,6 +22,8 @@ const COMMANDS: Record<string, Command> = {
   logits: { summary: 'print a checkpoint\'s logits (and a greedy KV-cache continuation) for given ids, as JSON', load: () => import('./cli/logits') },
   train: { summary: 'one training phase (SFT or GRPO) on JSONL data; checkpoints, metrics.jsonl, --resume', load: () => import('./cli/train') },
   bench: { summary: 'speed: verifier throughput, GRPO step ms and KV-cache tokens/s per preset, vs the PyTorch peer (JSON)', load: () => import('./bench') },
+  serve: { summary: 'the verifier as an HTTP reward service (OpenRLHF /get_reward; TRL and verl glue in examples/distributed/)', load: () => import('./cli/serve') },
+  export: { summary: "a run's model with its adapter merged, as a Hugging Face checkpoint folder; --data: the splits for TRL (JSONL) and verl (parquet)", load: () => import('./cli/export') },
   course: { summary: 'the whole course: data -> tiny base (models/tiny-base) -> SFT -> eval -> GRPO -> eval -> report (outputs/<run>/)', load: () => import('./cli/course') },
 };
 
