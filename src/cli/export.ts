@@ -138,11 +138,14 @@ export async function exportModel(r: RunModel, out: string): Promise<string[]> {
   fs.writeFileSync(cfgFile, JSON.stringify(cfg, null, 2) + '\n');
   copyTokenizerFiles(r.tokenizer_dir, out);
   if (!has(out, 'generation_config.json')) {
-    const tok = await ChatTokenizer.fromPretrained(out);
+    // transformers' GenerationConfig.from_model_config takes bos/eos/pad from config.json; the tokenizer's stop
+    // ids (ChatML's <|im_end|> and <|endoftext|>) are what generation here stops on, so they go in too.
+    const tok = has(out, 'tokenizer.json') && has(out, 'tokenizer_config.json') ? await ChatTokenizer.fromPretrained(out) : null;
+    const eos = tok ? tok.stop_token_ids : cfg.eos_token_id ?? null;
     const gen = {
       bos_token_id: typeof cfg.bos_token_id === 'number' ? cfg.bos_token_id : null,
-      eos_token_id: tok.stop_token_ids.length === 1 ? tok.stop_token_ids[0] : tok.stop_token_ids,
-      pad_token_id: tok.pad_token_id,
+      eos_token_id: Array.isArray(eos) && eos.length === 1 ? eos[0] : eos,
+      pad_token_id: tok ? tok.pad_token_id : null,
     };
     fs.writeFileSync(path.join(out, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
   }
@@ -183,6 +186,7 @@ export async function main(argv: string[]): Promise<number> {
     const back = await Qwen2ForCausalLM.fromPretrained(out);
     const n = [...back.params.values()].reduce((a, v) => a + v.size, 0);
     back.dispose();
+    if (!has(out, 'tokenizer.json')) throw new Error(`${r.tokenizer_dir}: no tokenizer.json to copy; the export in ${out} has no tokenizer`);
     await ChatTokenizer.fromPretrained(out);
     console.log(`export: wrote ${out} (${files.join(', ')}); reloads: ${n} parameters`);
   }
