@@ -2,7 +2,8 @@
  * The reward service's throughput, for `npm run bench` (`service` in its JSON): completions scored per second
  * by `serve` as a child process under the bounded load of load.ts (default 32 clients x 25 requests x 16
  * completions, keep-alive, loopback), once per number of scoring worker threads, next to the in-process
- * verifier on the same rows. The rows are the verifier benchmark's mix (src/verify/bench.ts), seed reward.
+ * verifier on the same rows, and requests of one completion each (how OpenRLHF posts: one sample per request).
+ * The rows are the verifier benchmark's mix (src/verify/bench.ts), seed reward.
  *
  * How to read it: on loopback the load generator runs on the same cores as the server, so the numbers are what
  * one machine does with both; `loadavg_at_start` says how busy it was. Each setting runs `repeat` times,
@@ -75,6 +76,21 @@ export async function benchService(o: ServiceBenchOptions = {}): Promise<Record<
       }
     }
   }
+  // OpenRLHF's own shape: one sample per request (its remote client posts each sample as it is generated).
+  console.error(`[bench] service: one completion per request (OpenRLHF's shape), ${clients} clients x 100 requests ...`);
+  const single: LoadResult[] = [];
+  for (let k = 0; k < repeat; k++) {
+    const srv = await spawnServe([]);
+    try {
+      const url = `${srv.url}/get_reward`;
+      await runLoad({ url, clients: 4, requests: 20, completions: 1, rows });
+      single.push(await runLoad({ url, clients, requests: 100, completions: 1, rows }));
+    } finally {
+      await srv.stop('SIGTERM');
+    }
+  }
+  const bestSingle = single.reduce((a, b) => (b.requests_per_second > a.requests_per_second ? b : a));
+
   const by_setting: Record<string, unknown> = {};
   for (const st of settings) {
     const rs = runs[key(st)];
@@ -99,5 +115,14 @@ export async function benchService(o: ServiceBenchOptions = {}): Promise<Record<
     in_process_completions_per_second: inProcessRate(rows),
     in_process_cpu_us_per_completion: Math.round((1e6 / inProcessRate(rows)) * 10) / 10,
     by_setting,
+    one_completion_per_request: {
+      clients,
+      requests_per_client: 100,
+      requests_per_second: bestSingle.requests_per_second,
+      latency_ms: bestSingle.latency_ms,
+      all_runs_requests_per_second: single.map((r) => r.requests_per_second),
+      failed: single.reduce((a, r) => a + r.failed, 0),
+      wrong_rewards: single.reduce((a, r) => a + r.wrong_rewards, 0),
+    },
   };
 }
