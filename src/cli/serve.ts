@@ -33,7 +33,7 @@ const FLAGS: Record<string, FlagSpec> = {
 
 export const help = `Serve the verifier as a reward over HTTP (OpenRLHF's /get_reward shape; TRL and verl glue in examples/distributed/).
 
-usage: npx tsx src/run.ts serve [--host 127.0.0.1] [--port 8000] [--reward ${Object.keys(REWARDS).join('|')}] [--workers N]
+usage: npx tsx src/run.ts serve [--host 127.0.0.1] [--port 8000] [--reward ${Object.keys(REWARDS).join('|')}] [--workers N] [--processes N]
 
   POST /get_reward  {"query": [...], "prompts": [...], "labels": [...]}
                     -> {"rewards": [...], "scores": [...], "extra_logs": {"json", "name", "schema", "execution"}}
@@ -41,6 +41,7 @@ usage: npx tsx src/run.ts serve [--host 127.0.0.1] [--port 8000] [--reward ${Obj
                               or an assistant message {"role": "assistant", "content", "tool_calls"}
                     labels[i]: {"gold_call", "expected_result"}, an object or a JSON string
   GET  /health      {"status": "ok", ...counters}
+  SIGTERM / SIGINT  stop accepting, answer what is in flight, exit 0 (a second signal: exit at once)
 
 ${flagsHelp(FLAGS)}`;
 
