@@ -143,7 +143,7 @@ test('wire: labels as objects or JSON text; malformed requests name the field an
 
 // ---- the server as a child process ----
 
-test("serve gives verify's rewards and components over the golden table and mutated calls, in every mode, as text and as messages", async () => {
+test("serve gives verify's rewards and components over the golden table and mutated calls, in every mode, as text and as messages", { timeout: 180_000 }, async () => {
   const configs: [RewardMode, boolean][] = [...(Object.keys(REWARDS) as RewardMode[]).map((m) => [m, false] as [RewardMode, boolean]), ['seed', true]];
   const servers = await Promise.all(configs.map(([m, lenient]) => spawnServe(['--reward', m, ...(lenient ? ['--lenient'] : [])])));
   try {
@@ -184,7 +184,7 @@ test("serve gives verify's rewards and components over the golden table and muta
   }
 });
 
-test('serve: malformed requests get a 4xx that names the field and index, and the server keeps serving', async () => {
+test('serve: malformed requests get a 4xx that names the field and index, and the server keeps serving', { timeout: 180_000 }, async () => {
   await withServer(['--body_limit_mb', '0.05'], async (s) => {
     const empty = await post(s.url, { query: [], prompts: [], labels: [] });
     assert.deepEqual(empty, { status: 200, json: { rewards: [], scores: [], extra_logs: { json: [], name: [], schema: [], execution: [] } } });
@@ -214,7 +214,7 @@ test('serve: malformed requests get a 4xx that names the field and index, and th
   });
 });
 
-test('serve: a bounded load (32 clients x 25 requests x 16 completions) is answered in full with the right rewards, in one thread, with worker threads and with two processes', async () => {
+test('serve: a bounded load (32 clients x 25 requests x 16 completions) is answered in full with the right rewards, in one thread, with worker threads and with two processes', { timeout: 180_000 }, async () => {
   const synth = synthesize({ seed: 9, n: 60, nTest: 0, nHeldout: 0 }).train;
   const loadRows: LoadRow[] = mutateAll(synth.map((r) => JSON.parse(r.gold_call) as Call), 3).map((m) => {
     const r = synth[m.gold_index];
@@ -230,36 +230,43 @@ test('serve: a bounded load (32 clients x 25 requests x 16 completions) is answe
   }
 });
 
-test('serve: SIGTERM with a request in flight answers it, refuses new connections, and exits 0', async () => {
+test('serve: SIGTERM with a request in flight answers it, refuses new connections, and exits 0', { timeout: 180_000 }, async () => {
   const s = await spawnServe([]);
-  const port = Number(new URL(s.url).port);
-  const body = JSON.stringify({ query: [GOLD, 'nope'], labels: [LABEL, LABEL] });
-  const sock = net.connect(port, '127.0.0.1');
-  await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-  let reply = '';
-  sock.on('data', (c: Buffer) => (reply += c.toString()));
-  const ended = new Promise<void>((resolve) => sock.on('close', () => resolve()));
-  // Headers and half the body: the request is in flight while the signal arrives.
-  sock.write(`POST /get_reward HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 20)}`);
-  s.child.kill('SIGTERM');
-  while (!s.stderr().includes('SIGTERM: no new connections')) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(s.stderr().includes('finishing 1 request(s) in flight'), s.stderr());
-  const refused = await new Promise<string>((resolve) => {
-    const c = net.connect(port, '127.0.0.1');
-    c.once('connect', () => {
-      c.destroy();
-      resolve('connected');
+  try {
+    const port = Number(new URL(s.url).port);
+    const body = JSON.stringify({ query: [GOLD, 'nope'], labels: [LABEL, LABEL] });
+    const sock = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    let reply = '';
+    sock.on('data', (c: Buffer) => (reply += c.toString()));
+    const ended = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+    // Headers and half the body: the request is in flight while the signal arrives.
+    sock.write(`POST /get_reward HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 20)}`);
+    // Wait until the server is handling it (its headers parsed, the body still coming), then signal.
+    const inFlight = async () => ((await (await fetch(`${s.url}/health`)).json()) as { in_flight: number }).in_flight;
+    while ((await inFlight()) !== 1) await new Promise((r) => setTimeout(r, 20));
+    s.child.kill('SIGTERM');
+    while (!s.stderr().includes('SIGTERM: no new connections')) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(s.stderr().includes('finishing 1 request(s) in flight'), s.stderr());
+    const refused = await new Promise<string>((resolve) => {
+      const c = net.connect(port, '127.0.0.1');
+      c.once('connect', () => {
+        c.destroy();
+        resolve('connected');
+      });
+      c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
     });
-    c.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
-  });
-  assert.equal(refused, 'ECONNREFUSED', 'a new connection after SIGTERM');
-  sock.write(body.slice(20));
-  await ended;
-  assert.match(reply, /^HTTP\/1\.1 200/);
-  assert.match(reply, /connection: close/i);
-  assert.deepEqual(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)).rewards, [1, 0]);
-  const exit = await s.exited;
-  assert.deepEqual(exit, { code: 0, signal: null });
+    assert.equal(refused, 'ECONNREFUSED', 'a new connection after SIGTERM');
+    sock.write(body.slice(20));
+    await ended;
+    assert.match(reply, /^HTTP\/1\.1 200/);
+    assert.match(reply, /connection: close/i);
+    assert.deepEqual(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)).rewards, [1, 0]);
+    const exit = await s.exited;
+    assert.deepEqual(exit, { code: 0, signal: null });
+  } finally {
+    if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill('SIGKILL');
+  }
 });
 
 // ---- the Python side ----
@@ -272,7 +279,7 @@ test('examples/distributed: the Python files compile', () => {
   assert.equal(r.status, 0, r.stderr);
 });
 
-test('examples/distributed: the standard-library client, the TRL reward function and the verl compute_score talk to a real server', async () => {
+test('examples/distributed: the standard-library client, the TRL reward function and the verl compute_score talk to a real server', { timeout: 180_000 }, async () => {
   await withServer(['--reward', 'tiered'], async (s) => {
     const url = `${s.url}/get_reward`;
     const env = { ...process.env, PYTHONPYCACHEPREFIX: path.join(TMP, 'pycache'), TOOLCALL_REWARD_URL: url };
