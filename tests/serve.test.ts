@@ -269,6 +269,16 @@ test('serve: SIGTERM with a request in flight answers it, refuses new connection
   }
 });
 
+test('serve: SIGINT (Ctrl-C) closes as SIGTERM does, also with two processes', { timeout: 180_000 }, async () => {
+  for (const flags of [[], ['--processes', '2']]) {
+    const s = await spawnServe(flags);
+    assert.deepEqual((await post(s.url, { query: [GOLD], labels: [LABEL] })).json.rewards, [1]);
+    const r = await s.stop('SIGINT');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /SIGINT/);
+  }
+});
+
 // ---- the Python side ----
 
 const PY = path.join(ROOT, 'examples', 'distributed');

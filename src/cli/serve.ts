@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const s = srv;
   // One line a client script can wait for (the tests and the benchmark read the URL from it). In a cluster,
-  // the primary prints it once, with the port the first process got.
+  // the primary prints it once, when every process listens (they share one port).
   if (cluster.isWorker) process.send!({ listening: s.url });
   else console.log(`serve: reward ${f.reward}${f.lenient ? ' (lenient)' : ''} on ${s.url}/get_reward, ${s.workers} scoring worker thread(s); GET ${s.url}/health`);
 
@@ -82,6 +82,8 @@ export async function main(argv: string[]): Promise<number> {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
+        // In a cluster, Ctrl-C reaches every process and the primary passes SIGTERM on: the primary decides.
+        if (cluster.isWorker) return;
         console.error(`serve: ${signal} again: exiting now`);
         process.exit(130);
       }
@@ -105,13 +107,13 @@ export async function main(argv: string[]): Promise<number> {
 function primary(n: number, where: string, what: string, workers: number): Promise<number> {
   return new Promise<number>((resolve) => {
     let stopping = false;
-    let announced = false;
+    let listening = 0;
     let failed = false;
     const fork = () => {
       const w = cluster.fork();
       w.on('message', (m: { listening?: string }) => {
-        if (m?.listening && !announced) {
-          announced = true;
+        // Announce once every process listens (a signal before then would find one still starting).
+        if (m?.listening && ++listening === n) {
           console.log(`serve: ${what} on ${m.listening}/get_reward, ${n} processes x ${workers} scoring worker thread(s); GET ${m.listening}/health`);
         }
       });
@@ -129,6 +131,7 @@ function primary(n: number, where: string, what: string, workers: number): Promi
     const stop = (signal: NodeJS.Signals) => {
       if (stopping) {
         console.error(`serve: ${signal} again: exiting now`);
+        for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
         process.exit(130);
       }
       stopping = true;
