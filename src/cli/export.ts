@@ -40,7 +40,7 @@ const FLAGS: Record<string, FlagSpec> = {
   out: { type: 'string', help: 'the Hugging Face folder to write (required; must not hold a model already unless --overwrite)' },
   data: { type: 'bool', help: 'also write the splits as TRL JSONL and verl parquet under OUT/data/', default: false },
   data_dir: { type: 'string', help: 'where the splits are (default: RUN/data)' },
-  model: { type: 'bool', help: 'write the model (--model false with --data: only the data)', default: true },
+  model: { type: 'bool', help: 'write the model (--model=false with --data: only the data)', default: true },
   overwrite: { type: 'bool', help: 'replace the model files of an existing OUT', default: false },
   backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu (default: $TFJS_BACKEND, else auto)' },
 };
@@ -172,7 +172,7 @@ export async function main(argv: string[]): Promise<number> {
   const f = parseFlags(argv, FLAGS);
   if (typeof f.run !== 'string') throw new ArgError('--run DIR is required (a course run folder)');
   if (typeof f.out !== 'string') throw new ArgError('--out DIR is required (the Hugging Face folder to write)');
-  if (!f.model && !f.data) throw new ArgError('--model false leaves nothing to do without --data');
+  if (!f.model && !f.data) throw new ArgError('--model=false leaves nothing to do without --data');
   const run = resolveUserPath(f.run);
   const out = resolveUserPath(f.out);
   if (f.model && has(out, 'model.safetensors') && !f.overwrite) throw new ArgError(`--out ${out} already holds a model (pass --overwrite to replace it)`);
