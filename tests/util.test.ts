@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng, hash32 } from '../src/util/rng';
-import { parseFlags, ArgError } from '../src/util/args';
+import { parseFlags, ArgError, didYouMean, editDistance } from '../src/util/args';
 
 test('Rng: same seed, same stream; state round-trips', () => {
   const a = new Rng(42), b = new Rng(42);
@@ -41,4 +41,14 @@ test('parseFlags: types, defaults, unknown flags and bad values', () => {
   assert.throws(() => parseFlags(['--seed', '1.5'], spec), /integer/);
   assert.throws(() => parseFlags(['--mode', 'c'], spec), /one of a \| b/);
   assert.throws(() => parseFlags(['--lr'], spec), /needs a value/);
+});
+
+test('a mistyped flag gets the nearest known one, not the whole list', () => {
+  assert.equal(editDistance('learnin_rate', 'learning_rate'), 1);
+  assert.equal(editDistance('kitten', 'sitting'), 3);
+  const spec = { 'grpo.learning_rate': { type: 'float' as const, help: '' }, 'grpo.max_steps': { type: 'int' as const, help: '' }, seed: { type: 'int' as const, help: '' } };
+  assert.throws(() => parseFlags(['--grpo.learnig_rate=1'], spec), (e: Error) => e.message === 'unknown flag --grpo.learnig_rate; did you mean --grpo.learning_rate?');
+  assert.throws(() => parseFlags(['--sed=1'], spec), /did you mean --seed\?/);
+  assert.throws(() => parseFlags(['--temperature=1'], spec), (e: Error) => e.message === 'unknown flag --temperature'); // nothing near: no guess, no list
+  assert.equal(didYouMean('xy', ['seed']), null);
 });

@@ -39,7 +39,7 @@ export class Progress {
     const eta = done > 0 ? (elapsed / done) * (this.o.total - step) : NaN;
     const vals = Object.entries(values)
       .filter(([, v]) => v !== undefined && Number.isFinite(v))
-      .map(([k, v]) => `${k} ${(v as number).toFixed(3)}`)
+      .map(([k, v]) => `${k} ${v!.toFixed(3)}`)
       .join('  ');
     const w = 20;
     const filled = Math.round((w * step) / Math.max(1, this.o.total));
@@ -59,10 +59,13 @@ export class Progress {
   }
 }
 
-/** 75 -> "1m15s", 7 -> "7.0s". */
+/** 7 -> "7.0s", 75 -> "1m15s", 119.6 -> "2m00s" (never "1m60s"), 3725 -> "1h02m05s". */
 export function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${s.toFixed(1)}s`;
-  const m = Math.floor(s / 60);
-  return `${m}m${String(Math.round(s - 60 * m)).padStart(2, '0')}s`;
+  if (Math.round(s * 10) < 600) return `${s.toFixed(1)}s`; // below 59.95 s: "59.9s", never "60.0s"
+  const t = Math.round(s); // whole seconds first, so the seconds field can never read 60
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const sec = String(t % 60).padStart(2, '0');
+  return h > 0 ? `${h}h${String(m).padStart(2, '0')}m${sec}s` : `${m}m${sec}s`;
 }
