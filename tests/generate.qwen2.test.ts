@@ -27,7 +27,7 @@ before(async () => {
   addLora(model, { r: 4, lora_alpha: 8 }, 3);
   // B starts at zero in a fresh adapter; give it weights so merging changes something.
   const r = new Rng(5);
-  for (const m of model.lora.values()) m.B.assign(tf.tensor(Array.from({ length: m.B.size }, () => r.normal() * 0.3), m.B.shape));
+  for (const m of model.adapter.modules.values()) m.B.assign(tf.tensor(Array.from({ length: m.B.size }, () => r.normal() * 0.3), m.B.shape));
 });
 
 /** Teacher forcing through per_token_logps on the left-padded [prompt + completion] batch. */
@@ -44,7 +44,7 @@ function teacher(prompts: number[][], completions: number[][]): number[][] {
 
 test('qwen2: sampled log-probs agree with per_token_logps (teacher forcing, left-padded batch, adapter merged)', async () => {
   const out = await generate(model, PROMPTS, { pad_token_id: PAD, max_new_tokens: 10, do_sample: true, temperature: 1, top_k: 20, top_p: 0.95, seed: 1, stop_token_ids: [63] });
-  assert.equal(model.loraMerged, false);
+  assert.equal(model.adapter.state, 'active');
   const want = teacher(PROMPTS, out.sequences);
   let worst = 0;
   for (let i = 0; i < PROMPTS.length; i++) {
@@ -74,9 +74,9 @@ test('qwen2: greedy through the cache = greedy by full recompute; merged = unmer
   const after = tf.tidy(() => [...model.params.values()].map((v) => v.dataSync().slice()));
   after.forEach((a, i) => assert.deepEqual(a, before[i]));
   // The adapter matters: without it the greedy continuation differs.
-  model.loraEnabled = false;
+  model.adapter.disable();
   const base = await generate(model, PROMPTS, o);
-  model.loraEnabled = true;
+  model.adapter.enable();
   assert.notDeepEqual(base.sequences, cached.sequences);
 });
 

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend';
 import { Qwen2ForCausalLM, disposeCache } from '../src/model/qwen2';
-import { addLora, mergeLora, unmergeLora, disableLora, enableLora, saveAdapter, loadAdapter, peftKey } from '../src/model/lora';
+import { addLora, saveAdapter, loadAdapter, peftKey } from '../src/model/lora';
 import { per_token_logps, per_token_logps_and_entropy } from '../src/model/logprobs';
 import { readSafetensors } from '../src/model/safetensors';
 import { Rng } from '../src/util/rng';
@@ -34,7 +34,7 @@ function randomIds(B: number, T: number, V: number, seed: number): tf.Tensor2D {
 /** Make every B matrix non-zero so the adapter matters (and A gets a gradient). */
 function perturbB(m: Qwen2ForCausalLM, seed: number): void {
   const r = new Rng(seed);
-  for (const mod of m.lora.values()) {
+  for (const mod of m.adapter.modules.values()) {
     const t = tf.tensor(Array.from({ length: mod.B.size }, () => r.normal() * 0.1), mod.B.shape);
     mod.B.assign(t);
     t.dispose();
@@ -51,8 +51,8 @@ function naiveLogps(m: Qwen2ForCausalLM, ids: tf.Tensor2D): tf.Tensor2D {
     let y = tf.matMul(x, p(`${mp}.weight`), false, true);
     const b = m.params.get(`${mp}.bias`);
     if (b) y = tf.add(y, b);
-    const l = m.lora.get(mp);
-    if (l && m.loraEnabled) y = tf.add(y, tf.mul(tf.matMul(tf.matMul(x, l.A, false, true), l.B, false, true), m.loraScaling));
+    const l = m.adapter.active(mp);
+    if (l) y = tf.add(y, tf.mul(tf.matMul(tf.matMul(x, l.A, false, true), l.B, false, true), m.adapter.scaling));
     return y as tf.Tensor2D;
   };
   const norm = (x: tf.Tensor2D, n: string) => tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), c.rms_norm_eps))), p(n)) as tf.Tensor2D;
@@ -110,7 +110,7 @@ async function checkGrads(m: Qwen2ForCausalLM, label: string): Promise<void> {
   let worst = 0;
   const names = new Map<string, string>();
   for (const [n, v] of m.params) names.set(v.name, n);
-  for (const [n, l] of m.lora) { names.set(l.A.name, n + '.A'); names.set(l.B.name, n + '.B'); }
+  for (const [n, l] of m.adapter.modules) { names.set(l.A.name, n + '.A'); names.set(l.B.name, n + '.B'); }
   for (const k of Object.keys(slow.grads)) {
     const e = await maxRel(fast.grads[k], slow.grads[k]);
     if (process.env.DEBUG_GRADS && e > 2e-3) console.log(label, names.get(k), e);
@@ -171,7 +171,7 @@ test('LoRA: new adapter is a no-op; one Adam step changes the adapter and not th
   addLora(m, { r: 4, lora_alpha: 16, lora_dropout: 0.1 }, 12);
   assert.ok((await maxRel(m.forward(ids, { use_cache: false }).logits, base)) < 1e-6);
   const before = new Map([...m.params].map(([n, v]) => [n, v.dataSync().slice()]));
-  const beforeA = [...m.lora.values()].map((l) => l.A.dataSync().slice());
+  const beforeA = [...m.adapter.modules.values()].map((l) => l.A.dataSync().slice());
   const opt = tf.train.adam(1e-2);
   const step = () => {
     m.training = true;
@@ -182,7 +182,7 @@ test('LoRA: new adapter is a no-op; one Adam step changes the adapter and not th
   };
   step();
   for (const [n, v] of m.params) assert.deepEqual(v.dataSync(), before.get(n), `base ${n} changed`);
-  const mods = [...m.lora.values()];
+  const mods = [...m.adapter.modules.values()];
   // Step 1: B moves off zero; A has zero gradient while B = 0 (as in PEFT), so it moves from step 2 on.
   assert.ok(mods.every((l, i) => l.B.dataSync().some((x) => x !== 0) && l.A.dataSync().every((x, j) => x === beforeA[i][j])));
   step();
@@ -190,9 +190,11 @@ test('LoRA: new adapter is a no-op; one Adam step changes the adapter and not th
   assert.ok(mods.every((l, i) => l.A.dataSync().some((x, j) => x !== beforeA[i][j])));
   const tuned = m.forward(ids, { use_cache: false }).logits;
   assert.ok((await maxRel(tuned, base)) > 1e-4);
-  disableLora(m);
+  m.adapter.disable();
+  assert.equal(m.adapter.state, 'disabled');
   assert.ok((await maxRel(m.forward(ids, { use_cache: false }).logits, base)) < 1e-6);
-  enableLora(m);
+  m.adapter.enable();
+  assert.equal(m.adapter.state, 'active');
   assert.ok((await maxRel(m.forward(ids, { use_cache: false }).logits, tuned)) < 1e-6);
   opt.dispose();
   m.dispose();
@@ -206,14 +208,43 @@ test('LoRA: merged forward equals the unmerged one; unmerge restores the base ex
   const q = 'model.layers.0.self_attn.q_proj.weight';
   const w0 = m.params.get(q)!.dataSync().slice();
   const unmerged = m.forward(ids, { use_cache: false }).logits;
-  mergeLora(m);
+  m.adapter.merge();
+  assert.equal(m.adapter.state, 'merged');
   assert.notDeepEqual(m.params.get(q)!.dataSync(), w0);
   const merged = m.forward(ids, { use_cache: false }).logits;
   assert.ok((await maxRel(merged, unmerged)) < 1e-5);
-  assert.throws(() => disableLora(m), /merged/);
-  unmergeLora(m);
+  assert.throws(() => m.adapter.disable(), /merged/);
+  assert.throws(() => m.adapter.merge(), /merged/); // only an active adapter merges
+  m.adapter.unmerge();
+  assert.equal(m.adapter.state, 'active');
   assert.deepEqual(m.params.get(q)!.dataSync(), w0);
   assert.ok((await maxRel(m.forward(ids, { use_cache: false }).logits, unmerged)) < 1e-6);
+  m.dispose();
+});
+
+test('LoRA state: none -> active -> disabled -> active -> merged -> none; merge_and_unload folds it for good', async () => {
+  const m = Qwen2ForCausalLM.random(CFG, 24);
+  assert.equal(m.adapter.state, 'none');
+  assert.throws(() => m.adapter.disable(), /no adapter/);
+  assert.ok(m.trainableVariables().length > 0 && m.trainableVariables().every((v) => [...m.params.values()].includes(v)), 'full fine-tuning without an adapter');
+  const ids = randomIds(2, 8, CFG.vocab_size, 25);
+  addLora(m, { r: 4, lora_alpha: 8 }, 26);
+  perturbB(m, 27);
+  assert.equal(m.adapter.state, 'active');
+  assert.ok(m.trainableVariables().every((v) => m.adapter.variables().includes(v)), 'only the adapter trains');
+  const tuned = m.forward(ids, { use_cache: false }).logits;
+  m.adapter.disable();
+  assert.throws(() => m.adapter.merge(), /disabled/); // a disabled adapter is off: merging would turn it on
+  m.adapter.enable();
+  m.adapter.merge();
+  m.adapter.remove(); // restores the base first
+  assert.equal(m.adapter.state, 'none');
+  assert.equal(m.adapter.modules.size, 0);
+  addLora(m, { r: 4, lora_alpha: 8 }, 26);
+  perturbB(m, 27);
+  m.adapter.mergeAndUnload();
+  assert.equal(m.adapter.state, 'none');
+  assert.ok((await maxRel(m.forward(ids, { use_cache: false }).logits, tuned)) < 1e-5, 'the folded base computes what base + adapter did');
   m.dispose();
 });
 
@@ -235,13 +266,14 @@ test('LoRA: PEFT save -> load round trip is exact, with PEFT names and config', 
   assert.deepEqual(t.get('base_model.model.model.layers.1.mlp.down_proj.lora_B.weight')!.shape, [32, 4]);
   const m2 = Qwen2ForCausalLM.random(CFG, 30);
   await loadAdapter(m2, dir);
-  assert.equal(m2.loraScaling, 4);
-  for (const [name, l] of m.lora) {
-    assert.deepEqual(m2.lora.get(name)!.A.dataSync(), l.A.dataSync());
-    assert.deepEqual(m2.lora.get(name)!.B.dataSync(), l.B.dataSync());
+  assert.equal(m2.adapter.scaling, 4);
+  assert.equal(m2.adapter.state, 'active');
+  for (const [name, l] of m.adapter.modules) {
+    assert.deepEqual(m2.adapter.modules.get(name)!.A.dataSync(), l.A.dataSync());
+    assert.deepEqual(m2.adapter.modules.get(name)!.B.dataSync(), l.B.dataSync());
     assert.ok(t.has(peftKey(name, 'A')));
   }
-  assert.ok(m2.trainableVariables().every((v) => [...m2.lora.values()].some((l) => l.A === v || l.B === v)));
+  assert.ok(m2.trainableVariables().every((v) => [...m2.adapter.modules.values()].some((l) => l.A === v || l.B === v)));
   fs.rmSync(path.join(dir, 'adapter_model.safetensors'));
   await assert.rejects(loadAdapter(m2, dir), /adapter_model\.safetensors: file not found/);
   m.dispose();
@@ -279,9 +311,9 @@ test('no tensor leaks: numTensors is the same after repeated forward + cache + t
     m.training = false;
     opt.applyGradients(grads as tf.NamedTensorMap as Record<string, tf.Variable>);
     tf.dispose([old, value, grads] as unknown as tf.Tensor[]);
-    mergeLora(m);
+    m.adapter.merge();
     tf.dispose(m.forward(ids, { use_cache: false }).logits);
-    unmergeLora(m);
+    m.adapter.unmerge();
   };
   step();
   const n1 = tf.memory().numTensors;

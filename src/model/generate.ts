@@ -26,15 +26,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../util/rng';
 import { checkSampling, DEFAULT_SAMPLING, sampleRow, type SamplingOptions } from './sampling';
-import { Qwen2ForCausalLM } from './qwen2';
-import { mergeLora, unmergeLora } from './lora';
+import type { LoraAdapter } from './lora';
 
-/** What generate needs from a causal LM (Qwen2ForCausalLM satisfies it). The cache type is opaque here. */
+/**
+ * What generate needs from a causal LM (Qwen2ForCausalLM satisfies it). The cache type is opaque here.
+ * `logits_to_keep` (HF's name) may be ignored by a model: generate reads the last position of whatever comes back.
+ * `adapter`, when present, is a LoRA adapter generate may merge into the weights for the call (lora.ts).
+ */
 export interface CausalLM<KV = unknown> {
   forward(
     input_ids: tf.Tensor2D,
-    opts?: { past_key_values?: KV; attention_mask?: tf.Tensor2D; position_ids?: tf.Tensor2D; use_cache?: boolean },
+    opts?: { past_key_values?: KV; attention_mask?: tf.Tensor2D; position_ids?: tf.Tensor2D; use_cache?: boolean; logits_to_keep?: number },
   ): { logits: tf.Tensor3D; past_key_values: KV };
+  readonly adapter?: Pick<LoraAdapter, 'state' | 'merge' | 'unmerge'>;
 }
 
 
@@ -59,9 +63,9 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
   /** false = recompute the whole sequence every step (no cache). Only for checks; quadratic cost. */
   use_cache?: boolean;
   /**
-   * Fold an active LoRA adapter into the base weights for the call (`mergeLora`, then `unmergeLora`, which
-   * restores the base bit for bit). Default true; only a Qwen2ForCausalLM with an enabled, unmerged adapter
-   * is touched. false = run the adapter unmerged (three products per projection instead of one).
+   * Fold an active LoRA adapter into the base weights for the call (`adapter.merge()`, then `unmerge()`, which
+   * restores the base bit for bit). Default true; only an adapter in state 'active' is touched (a disabled or
+   * already merged one is left as it is). false = run the adapter unmerged (three products per projection).
    */
   merge_lora?: boolean;
   /**
@@ -141,8 +145,9 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
   let live = prompts.map((_, i) => i);
   const compact = opts.compact_finished ?? true;
   // Merge only an adapter that is live in forward (enabled, not yet merged); undo exactly what we did.
-  const merge = opts.merge_lora !== false && model instanceof Qwen2ForCausalLM && model.lora.size > 0 && model.loraEnabled && !model.loraMerged;
-  if (merge) mergeLora(model);
+  const adapter = model.adapter;
+  const merge = opts.merge_lora !== false && adapter !== undefined && adapter.state === 'active';
+  if (merge) adapter.merge();
   try {
     // Prefill (or, without a cache, the full sequence every step). Returns the [live, V] last-position logits.
     const step = (first: boolean): tf.Tensor2D => {
@@ -156,23 +161,12 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
         const am = tf.tensor2d(live.map((b) => mask[b]), [n, S], 'int32');
         const pid = tf.tensor2d(live.map((b) => pos[b].slice(S - T)), [n, T], 'int32');
         const fwd = { past_key_values: useCache ? cache : undefined, attention_mask: am, position_ids: pid, use_cache: useCache };
-        let next: KV;
-        let logits: tf.Tensor2D; // [n, V]: only the last position is ever read back
-        if (T > 1 && model instanceof Qwen2ForCausalLM) {
-          // Prefill: the LM head on the last position only (the [n, T, V] logits would cost a head product
-          // per prompt token: ~12-18% of the prefill for the bench configs). TODO: forward's logits_to_keep.
-          const res = model.forwardHidden(ids, fwd as Parameters<Qwen2ForCausalLM['forwardHidden']>[1]);
-          const d = res.hidden.shape[1];
-          const h = res.hidden.reshape([n, T, d]).slice([0, T - 1, 0], [n, 1, d]).reshape([n, d]) as tf.Tensor2D;
-          const W = model.params.get(model.headWeightName())!; // [V, d]
-          logits = tf.matMul(h, tf.transpose(W) as tf.Tensor2D); // plain 2-D product (fast on wasm)
-          next = res.past_key_values as unknown as KV;
-        } else {
-          const res = model.forward(ids, fwd);
-          const V = res.logits.shape[2];
-          logits = (T === 1 ? res.logits.reshape([n, V]) : res.logits.slice([0, T - 1, 0], [n, 1, V]).reshape([n, V])) as tf.Tensor2D;
-          next = res.past_key_values;
-        }
+        // Prefill keeps the last position's logits only (the [n, T, V] logits would cost a head product per prompt
+        // token: ~12-18% of the prefill for the bench configs).
+        const res = model.forward(ids, T > 1 ? { ...fwd, logits_to_keep: 1 } : fwd);
+        const [, Tl, V] = res.logits.shape;
+        const logits = (Tl === 1 ? res.logits.reshape([n, V]) : res.logits.slice([0, Tl - 1, 0], [n, 1, V]).reshape([n, V])) as tf.Tensor2D; // [n, V]
+        const next = res.past_key_values;
         if (useCache) {
           keepAll(next);
           if (cache !== undefined) disposeReplaced(cache, next);
@@ -233,7 +227,7 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
     }
   } finally {
     if (cache !== undefined) tf.dispose(tensorsIn(cache));
-    if (merge) unmergeLora(model as unknown as Qwen2ForCausalLM);
+    if (merge) adapter.unmerge();
   }
   return out;
 }

@@ -1,13 +1,13 @@
 /**
  * Qwen2ForCausalLM in TensorFlow.js: a Qwen2 / Qwen2.5 decoder with Hugging Face tensor names kept verbatim,
- * a per-layer KV cache, left-padding masks, loading/saving in HF layout, and LoRA hooks (see lora.ts).
+ * a per-layer KV cache, left-padding masks, loading/saving in HF layout, and a LoRA adapter (`adapter`, lora.ts).
  *
  *   embed_tokens -> L x [ RMSNorm -> GQA self-attention (RoPE, q/k/v biases) -> +residual
  *                         RMSNorm -> SwiGLU MLP -> +residual ] -> RMSNorm -> lm_head (tied or not)
  *
  * What it is not: a sampler (generate.ts), a tokenizer (tokenizer.ts) or a loss (logprobs.ts, src/train).
  * The hot ops (linear+LoRA, attention core, embedding, head) live in kernels.ts with hand-written gradients,
- * because autodiff of matMul on wasm is slow (STACK.md). Everything else here is autodiffed tf ops.
+ * because autodiff of matMul on wasm is slow (docs/tfjs-on-cpu.md). Everything else here is autodiffed tf ops.
  *
  * Ownership: `forward` returns new tensors (logits and the new cache); the caller disposes them, and disposes
  * the cache it passed in once it no longer needs it (`disposeCache`). Weights are tf.Variables owned by the model.
@@ -21,7 +21,11 @@ import * as path from 'node:path';
 import { Qwen2Config, headDim, loadConfig, saveConfig, validateConfig } from './config';
 import { RawTensor, readCheckpointWeights, takeTensor, writeSafetensors } from './safetensors';
 import { FusedFrozen, LinearParams, attention, embedding, headLogprobs, linear, linearGroup, rmsNorm, rope, swiglu } from './kernels';
+import { PROJECTIONS, projectionPath, projectionShape } from './layout';
+import { LoraAdapter } from './lora';
 import { Rng } from '../util/rng';
+
+export { PROJECTIONS, projectionPath, projectionShape, type Projection } from './layout';
 
 /** One layer's cache: keys/values after RoPE, [B, num_key_value_heads, T_past, head_dim]. */
 export interface LayerCache {
@@ -43,6 +47,11 @@ export interface ForwardOptions {
   position_ids?: tf.Tensor2D;
   /** Return the new cache (default true). Training passes false. */
   use_cache?: boolean;
+  /**
+   * Logits for the last N positions only (HF's `logits_to_keep`): [B, N, V]. Generation's prefill keeps 1 and so
+   * skips the LM head for every other prompt token. Default: every position.
+   */
+  logits_to_keep?: number;
 }
 
 export interface ForwardOutput {
@@ -50,44 +59,6 @@ export interface ForwardOutput {
   logits: tf.Tensor3D;
   /** New cache (past + these T positions); empty when use_cache is false. */
   past_key_values: KVCache;
-}
-
-/** LoRA weights of one projection (see lora.ts). */
-export interface LoraModule {
-  /** [r, in] */
-  A: tf.Variable;
-  /** [out, r] */
-  B: tf.Variable;
-}
-
-/** The 7 projection kinds of a decoder layer, HF names. */
-export const PROJECTIONS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type Projection = (typeof PROJECTIONS)[number];
-
-/** Module path of a projection, e.g. `model.layers.3.self_attn.q_proj`. */
-export function projectionPath(layer: number, p: Projection): string {
-  const block = p === 'gate_proj' || p === 'up_proj' || p === 'down_proj' ? 'mlp' : 'self_attn';
-  return `model.layers.${layer}.${block}.${p}`;
-}
-
-/** [in, out] features of a projection. */
-export function projectionShape(c: Qwen2Config, p: Projection): [number, number] {
-  const hd = headDim(c);
-  const d = c.hidden_size;
-  switch (p) {
-    case 'q_proj':
-      return [d, c.num_attention_heads * hd];
-    case 'k_proj':
-    case 'v_proj':
-      return [d, c.num_key_value_heads * hd];
-    case 'o_proj':
-      return [c.num_attention_heads * hd, d];
-    case 'gate_proj':
-    case 'up_proj':
-      return [d, c.intermediate_size];
-    case 'down_proj':
-      return [c.intermediate_size, d];
-  }
 }
 
 /** Every weight of the checkpoint with its HF name and shape (lm_head.weight only when untied). */
@@ -114,22 +85,10 @@ export class Qwen2ForCausalLM {
   readonly config: Qwen2Config;
   /** Base weights by HF name. All trainable (full fine-tuning) until LoRA is added. */
   readonly params = new Map<string, tf.Variable>();
-  /** LoRA adapters by module path (filled by lora.ts). */
-  readonly lora = new Map<string, LoraModule>();
-  /** The adapter's settings (PEFT names) once lora.ts added one. */
-  loraConfig: { r: number; lora_alpha: number; lora_dropout: number; target_modules: string[]; use_rslora?: boolean } | undefined;
-  /** lora_alpha / r; set by lora.ts. */
-  loraScaling = 0;
-  /** lora_dropout probability; applied only when `training` is true. */
-  loraDropout = 0;
-  /** false = forward ignores the adapters (the GRPO reference model = the base). */
-  loraEnabled = true;
-  /** true while the adapters are merged into the base weights (lora.ts). */
-  loraMerged = false;
-  /** Training mode: enables LoRA dropout. */
+  /** The LoRA adapter and its state (none / active / disabled / merged); only lora.ts changes it. */
+  readonly adapter: LoraAdapter = new LoraAdapter(this.params);
+  /** Training mode (torch's module.training): enables LoRA dropout. Set by the data-parallel step around the loss. */
   training = false;
-  /** Seeded stream for dropout masks. */
-  dropoutRng = new Rng(0);
 
   /** Pre-transposed frozen weights, [in, out], keyed by name; invalidated when the variable's data changes. */
   private transposed = new Map<string, { dataId: object; t: tf.Tensor2D }>();
@@ -206,20 +165,16 @@ export class Qwen2ForCausalLM {
   trainableVariables(): tf.Variable[] {
     const out: tf.Variable[] = [];
     for (const v of this.params.values()) if (v.trainable) out.push(v);
-    for (const m of this.lora.values()) for (const v of [m.A, m.B]) if (v.trainable) out.push(v);
+    for (const v of this.adapter.variables()) if (v.trainable) out.push(v);
     return out;
   }
 
   /** Free every tensor the model owns. */
   dispose(): void {
+    this.adapter.dispose();
     for (const v of this.params.values()) v.dispose();
-    for (const m of this.lora.values()) {
-      m.A.dispose();
-      m.B.dispose();
-    }
     this.invalidateCaches();
     this.params.clear();
-    this.lora.clear();
     this.ropeCos.dispose();
     this.ropeSin.dispose();
   }
@@ -248,19 +203,10 @@ export class Qwen2ForCausalLM {
   private projParams(modulePath: string, n: number): LinearParams {
     const W = this.params.get(`${modulePath}.weight`)!;
     const b = this.params.get(`${modulePath}.bias`);
-    const m = this.loraEnabled && !this.loraMerged ? this.lora.get(modulePath) : undefined;
-    let lora: LinearParams['lora'];
-    if (m) {
-      let dropoutMask: tf.Tensor2D | undefined;
-      if (this.training && this.loraDropout > 0) {
-        const p = this.loraDropout;
-        const inF = W.shape[1] as number;
-        const data = new Float32Array(n * inF);
-        for (let i = 0; i < data.length; i++) data[i] = this.dropoutRng.next() < p ? 0 : 1 / (1 - p);
-        dropoutMask = tf.tensor2d(data, [n, inF]);
-      }
-      lora = { A: m.A, B: m.B, scaling: this.loraScaling, dropoutMask };
-    }
+    const m = this.adapter.active(modulePath);
+    const lora: LinearParams['lora'] = m
+      ? { A: m.A, B: m.B, scaling: this.adapter.scaling, dropoutMask: this.adapter.dropoutMask(n, W.shape[1] as number, this.training) }
+      : undefined;
     return { W, WT: this.frozenT(`${modulePath}.weight`), b, lora };
   }
 
@@ -362,12 +308,21 @@ export class Qwen2ForCausalLM {
     return this.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   }
 
-  /** Logits [B, T, V] for input_ids [B, T], with an optional cache / padding mask / positions. */
+  /** Logits [B, T, V] (or [B, logits_to_keep, V]) for input_ids [B, T], with an optional cache / padding mask / positions. */
   forward(input_ids: tf.Tensor2D, opts: ForwardOptions = {}): ForwardOutput {
     return tf.tidy((): ForwardOutput & tf.TensorContainerObject => {
       const [B, T] = input_ids.shape;
       const { hidden, past_key_values } = this.forwardHidden(input_ids, opts);
       const name = this.headWeightName();
+      const K = opts.logits_to_keep;
+      if (K !== undefined && K < T) {
+        if (!(Number.isInteger(K) && K >= 1)) throw new Error(`forward: logits_to_keep must be an integer in 1..${T}, got ${K}`);
+        // The head on the last K positions only, as a plain 2-D product with W^T (fast on wasm): [B*K, d] x [d, V].
+        const d = hidden.shape[1];
+        const h = hidden.reshape([B, T, d]).slice([0, T - K, 0], [B, K, d]).reshape([B * K, d]) as tf.Tensor2D;
+        const logits = tf.matMul(h, tf.transpose(this.params.get(name)!) as tf.Tensor2D).reshape([B, K, this.config.vocab_size]) as tf.Tensor3D;
+        return { logits, past_key_values: past_key_values as KVCache & tf.TensorContainerArray };
+      }
       const logits = linear(hidden, { W: this.params.get(name)!, WT: this.frozenT(name) }).reshape([B, T, this.config.vocab_size]) as tf.Tensor3D;
       return { logits, past_key_values: past_key_values as KVCache & tf.TensorContainerArray };
     }) as ForwardOutput;

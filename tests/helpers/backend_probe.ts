@@ -20,10 +20,10 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/model/backend';
 import { Qwen2ForCausalLM } from '../../src/model/qwen2';
-import { addLora, disableLora, enableLora } from '../../src/model/lora';
+import { addLora } from '../../src/model/lora';
 import { per_token_logps } from '../../src/model/logprobs';
 import { generate } from '../../src/model/generate';
-import { grpoLoss } from '../../src/train/loss';
+import { grpoLoss } from '../../src/train/objectives';
 import { AdamW, globalNorm, clipByGlobalNorm } from '../../src/train/optim';
 import { completionLogps } from '../../src/train/logps';
 import { makeBatch } from '../../src/train/batch';
@@ -80,9 +80,9 @@ async function main(): Promise<void> {
   const vars = model.trainableVariables();
   const opt = new AdamW(vars, { adam_beta1: 0.9, adam_beta2: 0.999, adam_epsilon: 1e-8, weight_decay: 0.01 });
   const adv = tf.tensor1d([1, -0.5, 0.5, -0.25]);
-  disableLora(model);
+  model.adapter.disable();
   const refLogps = per_token_logps(model, batch, { logits_to_keep: K }); // reference = base model, LoRA off
-  enableLora(model);
+  model.adapter.enable();
   const oldLogps = tf.add(per_token_logps(model, batch, { logits_to_keep: K }), 0.05) as tf.Tensor2D; // an "old" policy a bit off
   const step = { num_sequences: 4, num_tokens: 20, num_micro_batches: 1 };
   const { value, grads } = tf.variableGrads(
