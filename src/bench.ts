@@ -34,6 +34,7 @@ import { makeBatch, sliceBatch } from './train/batch';
 import { GRPO_DEFAULTS } from './train/config';
 import { DataParallel, numProcessesFor } from './train/parallel';
 import { AdamW, GradAccumulator } from './train/optim';
+import { grpoObjective } from './train/objectives';
 import { benchVerifier } from './verify/bench';
 import { benchService } from './serve/bench';
 import { parseFlags, flagsHelp, ArgError, type FlagSpec } from './util/args';
@@ -171,8 +172,8 @@ async function benchTrainStep(model: Qwen2ForCausalLM, dp: DataParallel, p: Benc
     let lossTotal = 0;
     for (let i = 0; i < microBatches; i++) {
       const [s, e] = [i * mb, (i + 1) * mb];
-      const job = { kind: 'grpo' as const, batch: sliceBatch(batch, s, e), advantages: advantages.slice(s, e), old: old.slice(s, e), ref: ref.slice(s, e), config, step: size };
-      const r = await dp.valueAndGrads(job, vars);
+      const objective = grpoObjective(sliceBatch(batch, s, e), advantages.slice(s, e), old.slice(s, e), ref.slice(s, e), config, size);
+      const r = await dp.valueAndGrads(objective, vars);
       lossTotal += r.value;
       acc.addList(r.grads);
     }

@@ -10,7 +10,8 @@ import { Qwen2ForCausalLM } from '../src/model/qwen2';
 import { ChatTokenizer } from '../src/model/tokenizer';
 import { addLora } from '../src/model/lora';
 import { generate } from '../src/model/generate';
-import { DataParallel, localValueAndGrads, numProcessesFor, shares, type GradJob } from '../src/train/parallel';
+import { DataParallel, localValueAndGrads, numProcessesFor, shares } from '../src/train/parallel';
+import { crossEntropyObjective, grpoObjective, type CrossEntropyObjective, type Objective } from '../src/train/objectives';
 import { goldCompletionIds, makeBatch, promptIds } from '../src/train/batch';
 import { AdamW } from '../src/train/optim';
 import { GRPO_DEFAULTS } from '../src/train/config';
@@ -27,9 +28,9 @@ before(async () => {
   tok = await ChatTokenizer.fromPretrained(FIX);
 });
 
-function sftJob(): Extract<GradJob, { kind: 'sft' }> {
+function sftJob(): CrossEntropyObjective {
   const b = makeBatch(rows.map((r) => promptIds(tok, r)), rows.map((r) => goldCompletionIds(tok, r)), tok.pad_token_id);
-  return { kind: 'sft', batch: b, num_tokens: b.completion_mask.flat().reduce((a, x) => a + x, 0) };
+  return crossEntropyObjective(b, b.completion_mask.flat().reduce((a, x) => a + x, 0));
 }
 
 async function maxRelDiff(a: tf.Tensor[], b: tf.Tensor[]): Promise<number> {
@@ -92,19 +93,12 @@ test('LoRA GRPO loss: gradients over 2 processes equal one process (only adapter
   const model = await Qwen2ForCausalLM.fromPretrained(FIX);
   addLora(model, { r: 4, lora_alpha: 8 }, 1);
   // A non-zero B, so the adapter matters in the forward.
-  for (const m of model.lora.values()) m.B.assign(tf.randomNormal(m.B.shape as [number, number], 0, 0.05, 'float32', 7));
+  for (const m of model.adapter.modules.values()) m.B.assign(tf.randomNormal(m.B.shape as [number, number], 0, 0.05, 'float32', 7));
   const vars = model.trainableVariables();
   const sft = sftJob();
   const n = sft.batch.input_ids.length;
-  const job: GradJob = {
-    kind: 'grpo',
-    batch: sft.batch,
-    advantages: Array.from({ length: n }, (_, i) => (i % 3) - 1),
-    old: null,
-    ref: null,
-    config: { ...GRPO_DEFAULTS, loss_type: 'dapo' },
-    step: { num_sequences: n, num_tokens: sft.num_tokens, num_micro_batches: 1 },
-  };
+  const job = grpoObjective(sft.batch, Array.from({ length: n }, (_, i) => (i % 3) - 1), null, null, { ...GRPO_DEFAULTS, loss_type: 'dapo' },
+    { num_sequences: n, num_tokens: sft.num_tokens, num_micro_batches: 1 });
   const dp = await DataParallel.start(model, 2);
   try {
     const one = localValueAndGrads(model, job, vars);
@@ -151,7 +145,7 @@ test('a failing replica rejects with its rank; close() stops the workers', async
     const job = sftJob();
     // Only rank 1's share (the second half of the rows) holds an id past the vocabulary.
     const half = job.batch.input_ids.length / 2;
-    const bad: GradJob = { ...job, batch: { ...job.batch, input_ids: job.batch.input_ids.map((r, i) => (i >= half ? r.map(() => 1e9) : r)) } };
+    const bad: Objective = { ...job, batch: { ...job.batch, input_ids: job.batch.input_ids.map((r, i) => (i >= half ? r.map(() => 1e9) : r)) } };
     await assert.rejects(dp.valueAndGrads(bad, model.trainableVariables()), /rank 1/);
   } finally {
     await dp.close();
@@ -169,8 +163,8 @@ test('trainSFT with 2 processes follows the 1-process run (loss per step within 
     const model = await Qwen2ForCausalLM.fromPretrained(FIX);
     const dp = await DataParallel.start(model, n);
     try {
-      const r = await trainSFT({ model, tokenizer: tok, rows, config, progress: false, parallel: dp.size > 1 ? dp : null });
-      losses.push(r.history.map((m) => m.loss as number));
+      const r = await trainSFT({ model, tokenizer: tok, rows, config, progress: false, parallel: dp });
+      losses.push(r.history.map((m) => m.loss));
     } finally {
       await dp.close();
       model.dispose();

@@ -18,7 +18,7 @@ import { TOOLS, CONTROL_ACTIONS } from '../src/env/tools';
 import { ASK_USER_TEMPLATES, NO_CALL_TEMPLATES, REFUSE_TEMPLATES, TOOL_TEMPLATES } from '../src/env/templates';
 import { COMPANIES, CURRENCIES, TICKERS } from '../src/env/market';
 import { Packer, pretrain } from '../src/train/pretrain';
-import { TRAIN_COMMON_DEFAULTS } from '../src/train/config';
+import { PRETRAIN_DEFAULTS } from '../src/train/config';
 import { ROOT } from '../src/util/paths';
 
 before(async () => {
@@ -60,14 +60,14 @@ test('pretrain: a few steps on a small model lower the loss; no tensor is left b
   await makeTinyModel(dir, { seed: 1, corpus: corpusDocuments(300, 1), vocab_size: 400, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1 });
   const tok = await ChatTokenizer.fromPretrained(dir);
   const model = await Qwen2ForCausalLM.fromPretrained(dir);
-  const config = { ...TRAIN_COMMON_DEFAULTS, learning_rate: 1e-2, warmup_ratio: 0, lr_scheduler_type: 'constant' as const, max_steps: 12, logging_steps: 4, per_device_train_batch_size: 4, seq_len: 32, num_processes: 1 };
+  const config = { ...PRETRAIN_DEFAULTS, learning_rate: 1e-2, warmup_ratio: 0, lr_scheduler_type: 'constant' as const, max_steps: 12, logging_steps: 4, per_device_train_batch_size: 4, seq_len: 32, num_processes: 1 };
   const run = (c: typeof config) => pretrain({ model, encode: (t) => tok.encode(t), sep_token_id: tok.encode('<|endoftext|>')[0], pad_token_id: tok.pad_token_id, document: corpusDocument, config: c, progress: false });
   await run({ ...config, max_steps: 1, learning_rate: 0 }); // first use builds the kernels' caches
   const n0 = tf.memory().numTensors;
   const r = await run(config);
   assert.equal(r.history.length, 3);
   assert.equal(r.tokens, 12 * 4 * 32);
-  const losses = r.history.map((m) => m.loss as number);
+  const losses = r.history.map((m) => m.loss);
   assert.ok(losses[2] < losses[0], `loss ${losses.join(' -> ')}`);
   assert.equal(tf.memory().numTensors, n0);
   model.dispose();
@@ -86,5 +86,5 @@ test('pretrain command: writes a Hugging Face model dir that loads, with its con
   assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'pretrain_config.json'), 'utf8')).max_steps, 2);
   const bad = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/run.ts'), 'pretrain', `--out=${out}`, '--seq_len=2'], { encoding: 'utf8', cwd: ROOT });
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--seq_len must be >= 8/);
+  assert.match(bad.stderr, /--seq_len: must be >= 8 \(got 2\)/);
 });

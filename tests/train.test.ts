@@ -1,14 +1,16 @@
-// Pure parts of training on synthetic arrays and tensors: config, advantages, loss, optimizer, checkpoint, log.
+// Pure parts of training on synthetic arrays and tensors: config resolution, advantages, objectives, optimizer,
+// checkpoint, log, progress.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ArgError } from '../src/util/args';
-import { GRPO_DEFAULTS, SFT_DEFAULTS, parseConfig, grpoBatchShape } from '../src/train/config';
+import { ArgError, parseFlags } from '../src/util/args';
+import { GRPO_DEFAULTS, configFlagSpec, formatResolved, grpoBatchShape, resolve, type PhaseName, type PresetName } from '../src/train/config';
 import { computeAdvantages, zeroSignalGroups, std } from '../src/train/advantage';
-import { grpoLoss, grpoLossReference, lossMetrics, stopGradient, type LossOptions } from '../src/train/loss';
+import { grpoLoss, grpoLossReference, lossMetrics, stopGradient, type LossOptions } from '../src/train/objectives';
+import { REWARDS } from '../src/verify/reward';
 import { AdamW, GradAccumulator, allFinite, clipByGlobalNorm, globalNorm, learningRateAt, optimizerStep } from '../src/train/optim';
 import { saveCheckpoint, loadCheckpoint, latestCheckpoint, listCheckpoints, removeStaleTemps } from '../src/train/checkpoint';
 import { MetricsLog, readMetrics } from '../src/train/log';
@@ -18,9 +20,14 @@ import { Rng } from '../src/util/rng';
 const close = (a: number, b: number, tol = 1e-5) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} != ${b}`);
 const tmpdir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'train-test-'));
 
-test('config: overrides typed by the defaults; unknown keys, wrong types and bad ranges rejected', () => {
-  const c = parseConfig(GRPO_DEFAULTS, ['--learning_rate=5e-6', '--num_generations', '4', '--per_device_train_batch_size=8',
-    '--loss_type=dr_grpo', '--reward_funcs=seed,strict', '--reward_weights=1,0.5', '--mask_truncated_completions']);
+/** A phase's config from command-line words, as `train` resolves it. */
+function parseConfig<P extends PhaseName>(phase: P, argv: string[], preset: PresetName | null = null, checkpoint?: { file: string; config: Record<string, unknown> }) {
+  return resolve(phase, preset, parseFlags(argv, configFlagSpec(phase)), { checkpoint });
+}
+
+test('config: overrides typed by the field tables; unknown keys, wrong types and bad ranges rejected', () => {
+  const c = parseConfig('grpo', ['--learning_rate=5e-6', '--num_generations', '4', '--per_device_train_batch_size=8',
+    '--loss_type=dr_grpo', '--reward_funcs=seed,strict', '--reward_weights=1,0.5', '--mask_truncated_completions']).config;
   assert.equal(c.learning_rate, 5e-6);
   assert.equal(c.num_generations, 4);
   assert.equal(c.loss_type, 'dr_grpo');
@@ -29,14 +36,75 @@ test('config: overrides typed by the defaults; unknown keys, wrong types and bad
   assert.equal(c.mask_truncated_completions, true);
   assert.equal(c.beta, GRPO_DEFAULTS.beta); // untouched keys keep their defaults
   assert.deepEqual(grpoBatchShape(c), { completions_per_step: 32, prompts_per_step: 8, prompts_per_micro_batch: 2 }); // x4 accumulation
-  assert.throws(() => parseConfig(GRPO_DEFAULTS, ['--learnin_rate=1']), (e: Error) => e instanceof ArgError && /unknown flag --learnin_rate/.test(e.message));
-  assert.throws(() => parseConfig(GRPO_DEFAULTS, ['--num_generations=2.5']), /expects an integer/);
-  assert.throws(() => parseConfig(GRPO_DEFAULTS, ['--beta=abc']), /expects a number/);
-  assert.throws(() => parseConfig(GRPO_DEFAULTS, ['--loss_type=ppo']), /must be one of/);
-  assert.throws(() => parseConfig(GRPO_DEFAULTS, ['--num_generations=3']), /multiple of num_generations=3/);
-  assert.throws(() => parseConfig(GRPO_DEFAULTS, ['--reward_weights=1,2']), /needs 1 weights/);
-  assert.throws(() => parseConfig(SFT_DEFAULTS, ['--warmup_ratio=1.5']), /warmup_ratio/);
-  assert.throws(() => parseConfig(SFT_DEFAULTS, ['--num_generations=4']), /unknown flag/); // not an SFT key
+  assert.throws(() => parseConfig('grpo', ['--learnin_rate=1']), (e: Error) => e instanceof ArgError && /unknown flag --learnin_rate; did you mean --learning_rate\?/.test(e.message));
+  assert.throws(() => parseConfig('grpo', ['--num_generations=2.5']), /expects an integer/);
+  assert.throws(() => parseConfig('grpo', ['--beta=abc']), /expects a number/);
+  assert.throws(() => parseConfig('grpo', ['--loss_type=ppo']), /must be one of/);
+  assert.throws(() => parseConfig('grpo', ['--num_generations=3']), /--num_generations: per_device_train_batch_size=16 must be a multiple of num_generations=3/);
+  assert.throws(() => parseConfig('grpo', ['--num_generations=4', '--per_device_train_batch_size=6']), /--per_device_train_batch_size: per_device_train_batch_size=6 must be a multiple/);
+  assert.throws(() => parseConfig('grpo', ['--num_generations=1', '--per_device_train_batch_size=4']), /--num_generations: must be >= 2/);
+  assert.throws(() => parseConfig('grpo', ['--reward_weights=1,2']), /--reward_weights: reward_weights needs 1 weights/);
+  assert.throws(() => parseConfig('grpo', ['--reward_weights=1,x']), /expects numbers/);
+  assert.throws(() => parseConfig('sft', ['--warmup_ratio=1.5']), /--warmup_ratio: must be in \[0, 1\) \(got 1.5\)/);
+  assert.throws(() => parseConfig('sft', ['--num_generations=4']), /unknown flag/); // not an SFT key
+  assert.throws(() => parseConfig('pretrain', ['--seq_len=4']), /--seq_len: must be >= 8/);
+});
+
+test('config: reward names are checked against REWARDS when resolved, with a did-you-mean', () => {
+  const known = Object.keys(REWARDS);
+  assert.ok(known.includes('seed') && known.includes('strict'));
+  for (const name of known) assert.deepEqual(parseConfig('grpo', [`--reward_funcs=${name}`]).config.reward_funcs, [name]);
+  assert.throws(() => parseConfig('grpo', ['--reward_funcs=seed,strcit']), (e: Error) => e instanceof ArgError
+    && /--reward_funcs: 'strcit' is not one of/.test(e.message) && /did you mean 'strict'\?/.test(e.message));
+  assert.throws(() => parseConfig('grpo', ['--reward_funcs=']), /needs at least one reward function/);
+});
+
+test('config: presets are data; defaults < preset < what the command sets < flags, each value with its source', () => {
+  const base = parseConfig('sft', [], 'tiny-base');
+  assert.equal(base.config.learning_rate, 1e-3); // the course's SFT from the pretrained base = the defaults
+  assert.equal(base.source.learning_rate, 'default');
+  const scratch = parseConfig('sft', [], 'tiny-scratch');
+  assert.equal(scratch.config.learning_rate, 3e-3);
+  assert.equal(scratch.source.learning_rate, 'preset');
+  const real = parseConfig('sft', ['--lora_r=8'], 'checkpoint-lora');
+  assert.deepEqual([real.config.use_peft, real.config.learning_rate, real.config.lora_r, real.config.lora_alpha], [true, 2e-4, 8, 32]);
+  assert.equal(real.source.lora_r, 'flag');
+  assert.equal(parseConfig('grpo', [], 'checkpoint-lora').config.learning_rate, 5e-5);
+  // SFT's LoRA has its own fields: --sft.lora_r does not touch GRPO's.
+  const flags = parseFlags(['--sft.lora_r=4', '--sft.learning_rate=0.01'], { ...configFlagSpec('sft', 'sft.'), ...configFlagSpec('grpo', 'grpo.') });
+  const sft = resolve('sft', 'checkpoint-lora', flags, { prefix: 'sft.', set: { seed: 3, output_dir: '/tmp/x/sft' } });
+  const grpo = resolve('grpo', 'checkpoint-lora', flags, { prefix: 'grpo.', set: { seed: 3 } });
+  assert.deepEqual([sft.config.lora_r, grpo.config.lora_r], [4, 16]);
+  assert.deepEqual([sft.config.seed, sft.source.seed, sft.config.output_dir], [3, 'command', '/tmp/x/sft']);
+  assert.equal(sft.config.learning_rate, 0.01); // a flag beats the preset
+  assert.throws(() => resolve('sft', 'nope' as PresetName, {}), /unknown preset 'nope'/);
+  // Folders: a flag is relative to the current directory, and every resolved folder is absolute.
+  assert.equal(parseConfig('grpo', ['--output_dir=some/run']).config.output_dir, path.resolve('some/run'));
+  assert.ok(path.isAbsolute(parseConfig('grpo', []).config.output_dir));
+  assert.match(formatResolved('sft config', scratch), /sft config \(preset tiny-scratch\):\n[\s\S]*learning_rate +0\.003 {2}\(preset tiny-scratch\)/);
+});
+
+test('config --resume: the checkpoint config is validated; flags that change it are listed; some fields cannot change', () => {
+  const file = '/runs/r/checkpoint-4/training_config.json';
+  const saved = { ...parseConfig('grpo', ['--max_steps=6', '--seed=3']).config } as Record<string, unknown>;
+  const same = parseConfig('grpo', ['--max_steps=6', '--seed=3'], 'tiny-base', { file, config: saved });
+  assert.deepEqual(same.overrides, []); // the same values again are no override
+  assert.equal(same.source.max_steps, 'checkpoint');
+  assert.match(formatResolved('grpo config', same), /--resume from \/runs\/r\/checkpoint-4\/training_config\.json: the command line overrides nothing/);
+  const longer = parseConfig('grpo', ['--max_steps=10', '--num_processes=1'], 'tiny-base', { file, config: saved });
+  assert.equal(longer.config.max_steps, 10);
+  assert.equal(longer.config.seed, 3); // from the checkpoint, not the default
+  assert.deepEqual(longer.overrides.map((o) => [o.key, o.checkpoint, o.value]), [['max_steps', 6, 10], ['num_processes', 0, 1]]);
+  assert.match(formatResolved('grpo config', longer), /max_steps +10 {2}<- --max_steps \(checkpoint: 6\)[\s\S]*overrides max_steps 6 -> 10, num_processes 0 -> 1/);
+  assert.throws(() => parseConfig('grpo', ['--lora_r=8'], 'tiny-base', { file, config: saved }), /--lora_r=8: cannot change when resuming \(the run started with 16/);
+  assert.throws(() => parseConfig('grpo', [], 'tiny-base', { file, config: { ...saved, learning_rate: 'fast' } }), new RegExp(`${file}: learning_rate: expects a number`));
+  assert.throws(() => parseConfig('grpo', [], 'tiny-base', { file, config: { ...saved, lora_rank: 4 } }), /unknown grpo config key lora_rank/);
+  assert.throws(() => parseConfig('grpo', [], 'tiny-base', { file, config: { ...saved, reward_funcs: ['gone'] } }), /training_config\.json: reward_funcs: 'gone' is not one of/);
+  const { top_k: _dropped, ...older } = saved;
+  void _dropped;
+  const old = parseConfig('grpo', [], 'tiny-base', { file, config: older });
+  assert.deepEqual(old.missing, ['top_k']);
+  assert.equal(old.config.top_k, 0);
 });
 
 test('advantages: group mean-centred, scaled by group / batch / no std (unbiased, +1e-4)', () => {
@@ -275,13 +343,15 @@ test('metrics log: appends, non-finite named, torn line and later steps dropped 
   const dir = tmpdir();
   const f = path.join(dir, 'metrics.jsonl');
   const log = MetricsLog.open(f);
-  for (let s = 1; s <= 5; s++) log.append({ step: s, reward: s / 10, grad_norm: s === 3 ? NaN : 1 });
+  for (let s = 1; s <= 5; s++) log.append({ phase: 'sft', step: s, loss: s / 10, learning_rate: 1, grad_norm: s === 3 ? NaN : 1, num_tokens: 9, step_seconds: 0.1 });
+  assert.match(fs.readFileSync(f, 'utf8').split('\n')[2], /"grad_norm":null.*"nonfinite":"grad_norm"/); // JSON has no NaN
   fs.appendFileSync(f, '{"step": 6, "rew'); // a writer killed mid-line
   assert.throws(() => readMetrics(f), /metrics.jsonl:6/);
   const rows = readMetrics(f, { tolerant: true });
   assert.equal(rows.length, 5);
-  assert.equal(rows[2].grad_norm, null);
+  assert.ok(Number.isNaN(rows[2].grad_norm)); // read back as the number it was
   assert.equal(rows[2].nonfinite, 'grad_norm');
+  assert.equal(rows[1].grad_norm, 1);
   MetricsLog.open(f, 4);
   assert.deepEqual(readMetrics(f).map((m) => m.step), [1, 2, 3, 4]);
   MetricsLog.open(f);
@@ -299,7 +369,12 @@ test('progress: plain mode prints every N steps and the last; tty mode redraws',
   q.update(1); q.update(2);
   assert.ok(tty[0].startsWith('\r'));
   assert.equal(tty[tty.length - 1], '\n');
+  assert.equal(fmtTime(7), '7.0s');
+  assert.equal(fmtTime(59.9), '59.9s');
+  assert.equal(fmtTime(59.96), '1m00s');
   assert.equal(fmtTime(75), '1m15s');
+  assert.equal(fmtTime(119.6), '2m00s'); // was "1m60s"
+  assert.equal(fmtTime(3725), '1h02m05s');
 });
 
 test('a non-finite gradient skips the update: weights and optimizer state unchanged, reported as skipped', async () => {

@@ -17,7 +17,7 @@ import { makeBatch, promptIds, goldCompletionIds } from '../src/train/batch';
 import { completionLogps, sharedPrefixLength } from '../src/train/logps';
 import { per_token_logps } from '../src/model/logprobs';
 import { latestCheckpoint, loadCheckpoint, listCheckpoints } from '../src/train/checkpoint';
-import { readMetrics } from '../src/train/log';
+import { isGRPOMetrics, readMetrics } from '../src/train/log';
 import { ROOT } from '../src/util/paths';
 
 const TIMING = new Set(['step_seconds', 'generation_seconds', 'train_seconds', 'tokens_per_second']);
@@ -33,7 +33,7 @@ function trainArgs(out: string, extra: string[] = []): string[] {
   return ['--import', 'tsx', path.join(ROOT, 'src/run.ts'), 'train', '--algo=grpo', `--model=${sftDir}`, `--data=${dataDir}`, `--output_dir=${out}`, ...GRPO_FLAGS, ...extra];
 }
 
-function withoutTiming(ms: Record<string, unknown>[]): Record<string, unknown>[] {
+function withoutTiming(ms: readonly object[]): Record<string, unknown>[] {
   return ms.map((m) => Object.fromEntries(Object.entries(m).filter(([k]) => !TIMING.has(k))));
 }
 
@@ -79,11 +79,11 @@ test('GRPO: SIGKILL mid-run leaves a loadable checkpoint; --resume reproduces th
   const runA = path.join(tmp, 'runA');
   const a = spawnSync(process.execPath, trainArgs(runA), { cwd: ROOT, encoding: 'utf8' });
   assert.equal(a.status, 0, a.stderr);
-  const metricsA = readMetrics(path.join(runA, 'metrics.jsonl'));
+  const metricsA = readMetrics(path.join(runA, 'metrics.jsonl')).filter(isGRPOMetrics);
   assert.deepEqual(metricsA.map((m) => m.step), [1, 2, 3, 4, 5, 6]);
   // The run learned something real: gradients flowed and rewards varied within groups.
-  assert.ok(metricsA.some((m) => (m.grad_norm as number) > 0), 'no gradient in any step');
-  assert.ok(metricsA.some((m) => (m.frac_reward_zero_std as number) < 1), 'every group had zero reward spread');
+  assert.ok(metricsA.some((m) => m.grad_norm > 0), 'no gradient in any step');
+  assert.ok(metricsA.some((m) => m.frac_reward_zero_std < 1), 'every group had zero reward spread');
   for (const k of ['reward', 'reward_std', 'rewards/seed_reward/mean', 'frac_reward_zero_std', 'completions/mean_length', 'completions/clipped_ratio',
     'kl', 'entropy', 'clip_ratio/region_mean', 'learning_rate', 'grad_norm', 'step_seconds', 'tokens_per_second']) {
     assert.ok(k in metricsA[0], `metrics.jsonl lacks ${k}`);
@@ -108,7 +108,7 @@ test('GRPO: SIGKILL mid-run leaves a loadable checkpoint; --resume reproduces th
   assert.ok(ck.state.global_step === 2 || ck.state.global_step === 4);
   const model = await Qwen2ForCausalLM.fromPretrained(sftDir);
   await loadAdapter(model, last!); // the adapter in the checkpoint is a valid PEFT adapter
-  assert.ok(model.lora.size > 0);
+  assert.equal(model.adapter.state, 'active');
   model.dispose();
 
   // Resume: continues from the checkpoint, rewrites metrics after it, and ends where run A ended.

@@ -15,35 +15,44 @@
  *
  * Everything goes to outputs/<run>/: config.json (resolved), data/, model/ (tiny), sft/, grpo/ (metrics.jsonl,
  * checkpoint-*), predictions/, summary.json, report.html. Each phase prints its wall time.
+ *
+ * The configs come from one resolution (src/train/config.ts): the preset (tiny-base, tiny-scratch with
+ * --from_scratch, checkpoint-lora with --model), the run's seed and folders, then --sft.* / --grpo.* flags.
+ * `train --algo sft --preset P` resolves SFT the same way, so it reproduces this command's SFT phase.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ArgError, flagsHelp, parseFlags, type FlagSpec } from '../util/args';
 import { OUTPUTS_DIR, ROOT, resolveUserPath } from '../util/paths';
+import { writeJson } from '../util/files';
 import { fmtTime } from '../util/progress';
 import { initBackend } from '../model/backend';
 import { makeTinyModel } from '../model/tiny';
 import { synthesize, writeSplits, type Row } from '../env/synth';
-import { GRPO_DEFAULTS, SFT_DEFAULTS, configFlagSpec, configHelp, formatConfig, grpoBatchShape, resolveConfig, type GRPOConfig, type SFTConfig } from '../train/config';
+import {
+  PRESETS, PRESET_NAMES, configFlagSpec, configHelp, formatConfig, formatResolved, grpoBatchShape, presetsHelp, resolve,
+  type GRPOConfig, type PresetName, type Resolved, type SFTConfig,
+} from '../train/config';
 import { curatedSubset } from '../train/sft';
 import { grpoPhase, loadStart, sftPhase, type GRPOStart } from '../train/phases';
-import { evaluateModel, fourMetrics, writePredictions } from '../train/evaluate';
 import { DataParallel, numProcessesFor } from '../train/parallel';
-import { readMetrics, writeAtomic } from '../train/log';
-import { writeCourseReport, type CourseSummary } from '../train/course_report';
+import { isGRPOMetrics, isSFTMetrics, readMetrics } from '../train/log';
+import { evaluateModel, fourMetrics, writePredictions } from '../eval/evaluate';
+import { writeCourseReport, type CourseSummary } from '../report/course';
 import type { EvalReport } from '../verify/metrics';
 
-const FLAGS: Record<string, FlagSpec> = {
+const FLAGS = {
   run: { type: 'string', help: 'run name: outputs/<run>/ (default course-seed<seed>)' },
   out: { type: 'string', help: 'write the run here instead of outputs/<run>/' },
   seed: { type: 'int', help: 'one seed for data, model init, SFT and GRPO', default: 0 },
   n: { type: 'int', help: 'train rows to synthesize (SFT takes sft.sft_subset_size of them, GRPO the rest)', default: 3000 },
-  model: { type: 'string', help: 'a real Qwen2 checkpoint dir (its tokenizer + chat template; LoRA only) instead of the tiny model' },
-  base: { type: 'string', help: 'the tiny base model dir (made by `pretrain`)', default: 'models/tiny-base' },
-  from_scratch: { type: 'bool', help: 'train a BPE on this run\'s train split and start SFT from random weights, not from --base', default: false },
+  preset: { type: 'string', help: 'starting point (default: checkpoint-lora with --model, tiny-scratch with --from_scratch, else tiny-base)', choices: PRESET_NAMES },
+  model: { type: 'string', help: 'a real Qwen2 checkpoint dir (its tokenizer + chat template; LoRA only) instead of the tiny model: preset checkpoint-lora' },
+  base: { type: 'string', help: 'the pretrained tiny base model dir (made by `pretrain`; default models/tiny-base in the project)' },
+  from_scratch: { type: 'bool', help: 'train a BPE on this run\'s train split and start SFT from random weights, not from --base: preset tiny-scratch', default: false },
   eval_limit: { type: 'int', help: 'evaluate on the first N rows of each split (0 = all)', default: 0 },
   backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu (default: $TFJS_BACKEND, else auto)' },
-};
+} satisfies Record<string, FlagSpec>;
 
 export const help = `The whole course: data -> tiny base model -> SFT -> eval -> GRPO -> eval -> report, into outputs/<run>/.
 
@@ -51,44 +60,87 @@ usage: npx tsx src/run.ts course [--run NAME] [--seed N] [--base DIR | --from_sc
 
 ${flagsHelp(FLAGS)}
 
+Presets (what differs from the defaults below is listed with each key):
+${presetsHelp()}
+
 SFT keys (prefix --sft.):
-${configHelp(SFT_DEFAULTS, 'sft.')}
+${configHelp('sft', 'sft.')}
 
 GRPO keys (prefix --grpo.):
-${configHelp(GRPO_DEFAULTS, 'grpo.')}`;
+${configHelp('grpo', 'grpo.')}`;
 
-/** The course's phase configs for the tiny model (tuned; see the closing note of the training issue). */
-// SFT starts from the pretrained tiny base: on an earlier 1500-step base, 1e-3 (test exact 0.64 after 900 steps)
-// beat SFT_DEFAULTS' 3e-3 (0.61), which is tuned for a random init and stays the rate with --from_scratch.
-export const COURSE_SFT: SFTConfig = { ...SFT_DEFAULTS, learning_rate: 1e-3 };
-export const COURSE_GRPO: GRPOConfig = { ...GRPO_DEFAULTS };
+/** The course's resolved settings: the run, where the model comes from, and both phases' configs. */
+export interface CourseSetup {
+  run: string;
+  seed: number;
+  out: string;
+  preset: PresetName;
+  /** --model DIR (preset checkpoint-lora), else null. */
+  real: string | null;
+  /** The pretrained tiny base (preset tiny-base), else null. */
+  base: string | null;
+  sft: Resolved<SFTConfig>;
+  grpo: Resolved<GRPOConfig>;
+}
+
+/** Parse the course's flags and resolve both phases' configs (no file is touched). */
+export function resolveCourse(argv: string[]): { setup: CourseSetup; flags: ReturnType<typeof parseCourseFlags> } {
+  const flags = parseCourseFlags(argv);
+  const seed = flags.seed;
+  const run = flags.run ?? `course-seed${seed}`;
+  const out = flags.out !== undefined ? resolveUserPath(flags.out) : path.join(OUTPUTS_DIR, run);
+  const real = flags.model !== undefined ? resolveUserPath(flags.model) : null;
+  const implied: PresetName = real ? 'checkpoint-lora' : flags.from_scratch ? 'tiny-scratch' : 'tiny-base';
+  const preset = (flags.preset as PresetName | undefined) ?? implied;
+  if (flags.preset !== undefined && flags.preset !== implied && (real || flags.from_scratch)) {
+    throw new ArgError(`--preset ${flags.preset} contradicts ${real ? '--model (preset checkpoint-lora)' : '--from_scratch (preset tiny-scratch)'}`);
+  }
+  const kind = PRESETS[preset].model;
+  if (kind === 'checkpoint' && !real) throw new ArgError(`--preset ${preset} needs --model DIR (a Qwen2 checkpoint)`);
+  if (real && !fs.existsSync(path.join(real, 'config.json'))) throw new ArgError(`--model ${real}: no config.json there`);
+  const base = kind === 'tiny-base' ? (flags.base !== undefined ? resolveUserPath(flags.base) : path.join(ROOT, 'models', 'tiny-base')) : null;
+  if (base && !fs.existsSync(path.join(base, 'config.json'))) {
+    throw new ArgError(`--base ${base}: no config.json there (make it with \`npx tsx src/run.ts pretrain --out ${base}\`, or pass --from_scratch)`);
+  }
+  const sft = resolve('sft', preset, flags, { prefix: 'sft.', set: { seed, output_dir: path.join(out, 'sft') } });
+  const grpo = resolve('grpo', preset, flags, { prefix: 'grpo.', set: { seed, output_dir: path.join(out, 'grpo') } });
+  return { setup: { run, seed, out, preset, real, base, sft, grpo }, flags };
+}
+
+function parseCourseFlags(argv: string[]) {
+  return parseFlags<typeof FLAGS & Record<string, FlagSpec>>(argv, { ...configFlagSpec('sft', 'sft.'), ...configFlagSpec('grpo', 'grpo.'), ...FLAGS });
+}
+
+/**
+ * The prompts SFT trains on and GRPO's pool (the rest of train). Throws, before any training, when the pool
+ * would be empty.
+ */
+export function splitTrain<R extends Row>(train: readonly R[], sft: SFTConfig): { sftRows: R[]; grpoRows: R[] } {
+  const sftRows = curatedSubset(train, sft.sft_subset_size, sft.seed);
+  const ids = new Set(sftRows.map((r) => r.id));
+  const grpoRows = train.filter((r) => !ids.has(r.id));
+  if (grpoRows.length === 0) {
+    const why = sft.sft_subset_size === 0 ? ' (0 = all of train)' : '';
+    throw new ArgError(`--sft.sft_subset_size=${sft.sft_subset_size}${why} gives SFT all ${train.length} train rows and leaves GRPO's prompt pool empty; use a size between 1 and ${train.length - 1}, or more rows (--n)`);
+  }
+  return { sftRows, grpoRows };
+}
 
 export async function main(argv: string[]): Promise<number> {
-  const flags = parseFlags(argv, { ...FLAGS, ...configFlagSpec(SFT_DEFAULTS, 'sft.'), ...configFlagSpec(GRPO_DEFAULTS, 'grpo.') });
-  const seed = flags.seed as number;
-  const run = (flags.run as string | undefined) ?? `course-seed${seed}`;
-  const out = typeof flags.out === 'string' ? resolveUserPath(flags.out) : path.join(OUTPUTS_DIR, run);
-  const real = typeof flags.model === 'string' ? resolveUserPath(flags.model) : null;
-  if (real && !fs.existsSync(path.join(real, 'config.json'))) throw new ArgError(`--model ${real}: no config.json there`);
-  const fromScratch = !real && (flags.from_scratch as boolean);
-  const base = real || fromScratch ? null : path.resolve(ROOT, flags.base as string);
-  if (base && !fs.existsSync(path.join(base, 'config.json'))) {
-    throw new ArgError(`--base ${base}: no config.json there (make it with \`npx tsx src/run.ts pretrain --out ${flags.base}\`, or pass --from_scratch)`);
-  }
-  const sft = resolveConfig({ ...COURSE_SFT, seed, output_dir: path.join(out, 'sft') }, flags, 'sft.');
-  const grpo = resolveConfig({ ...COURSE_GRPO, seed, output_dir: path.join(out, 'grpo') }, flags, 'grpo.');
-  if (real && !('sft.learning_rate' in flags)) sft.learning_rate = 2e-4; // LoRA on a pretrained model
-  if (fromScratch && !('sft.learning_rate' in flags)) sft.learning_rate = SFT_DEFAULTS.learning_rate; // random init
-  if (real && !('grpo.learning_rate' in flags)) grpo.learning_rate = 5e-5;
-  const evalLimit = flags.eval_limit as number;
+  const { setup, flags } = resolveCourse(argv);
+  const { run, seed, out, preset, real, base } = setup;
+  const sft = setup.sft.config;
+  const grpo = setup.grpo.config;
+  const fromScratch = PRESETS[preset].model === 'tiny-scratch';
+  const evalLimit = flags.eval_limit;
 
   const modelName = real ?? base ?? '(tiny, random, built here)';
-  console.log(formatConfig('course', { run, seed, n: flags.n, model: modelName, eval_limit: evalLimit }));
-  console.log(formatConfig('sft config', sft));
-  console.log(formatConfig('grpo config', grpo));
+  console.log(formatConfig('course', { run, seed, n: flags.n, preset, model: modelName, eval_limit: evalLimit }));
+  console.log(formatResolved('sft config', setup.sft));
+  console.log(formatResolved('grpo config', setup.grpo));
   fs.mkdirSync(out, { recursive: true });
-  writeAtomic(path.join(out, 'config.json'), JSON.stringify({ run, seed, n: flags.n, model: real, base, from_scratch: fromScratch, eval_limit: evalLimit, sft, grpo }, null, 2) + '\n');
-  await initBackend(flags.backend as string);
+  writeJson(path.join(out, 'config.json'), { run, seed, n: flags.n, preset, model: real, base, from_scratch: fromScratch, eval_limit: evalLimit, sft, grpo });
+  await initBackend(flags.backend);
 
   const times: Record<string, number> = {};
   const phase = async <T>(name: string, f: () => Promise<T>): Promise<T> => {
@@ -100,13 +152,14 @@ export async function main(argv: string[]): Promise<number> {
     return r;
   };
 
-  // 1. Data.
+  // 1. Data; SFT's curated subset and GRPO's pool (the rest of train), checked before anything trains.
   const splits = await phase('synthesize', async () => {
-    const s = synthesize({ seed, n: flags.n as number });
+    const s = synthesize({ seed, n: flags.n });
     writeSplits(s, path.join(out, 'data'));
     console.log(`train ${s.train.length}, test ${s.test.length}, heldout_tools ${s.heldout_tools.length} rows -> ${path.join(out, 'data')}`);
     return s;
   });
+  const { sftRows, grpoRows } = splitTrain(splits.train, sft);
   const evalSplits: Record<string, Row[]> = {
     test: evalLimit ? splits.test.slice(0, evalLimit) : splits.test,
     heldout_tools: evalLimit ? splits.heldout_tools.slice(0, evalLimit) : splits.heldout_tools,
@@ -125,13 +178,10 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`\n== tiny base model: ${base}` + (p ? ` (pretrained ${p.max_steps} steps x ${p.per_device_train_batch_size} x ${p.seq_len} tokens)` : ''));
   }
 
-  // 3. SFT on the curated subset; GRPO gets the rest of train.
-  const sftRows = curatedSubset(splits.train, sft.sft_subset_size, seed);
-  const sftIds = new Set(sftRows.map((r) => r.id));
-  const grpoRows = splits.train.filter((r) => !sftIds.has(r.id));
+  // 3. SFT on the curated subset.
   const sftRes = await phase('sft', async () => {
-    console.log(`sft: ${sftRows.length} curated rows, ${sft.max_steps} steps x ${sft.per_device_train_batch_size * sft.gradient_accumulation_steps} rows (${real ? 'LoRA' : 'all weights'})`);
-    return sftPhase({ modelDir, outDir: sft.output_dir, rows: sftRows, config: sft, lora: real ? { r: grpo.lora_r, lora_alpha: grpo.lora_alpha, lora_dropout: 0 } : null });
+    console.log(`sft: ${sftRows.length} curated rows, ${sft.max_steps} steps x ${sft.per_device_train_batch_size * sft.gradient_accumulation_steps} rows (${sft.use_peft ? 'LoRA' : 'all weights'})`);
+    return sftPhase({ modelDir, rows: sftRows, config: sft });
   });
   const start: GRPOStart = sftRes.kind === 'full' ? { base_model: sftRes.outDir, sft_adapter: null } : { base_model: modelDir, sft_adapter: sftRes.outDir };
 
@@ -165,9 +215,9 @@ export async function main(argv: string[]): Promise<number> {
 
   // 7. Summary + report.
   await phase('report', async () => {
-    const history = readMetrics(path.join(grpo.output_dir, 'metrics.jsonl'));
-    const stepSecs = history.map((m) => m.step_seconds as number).filter(Number.isFinite);
-    const tps = history.map((m) => m.tokens_per_second as number).filter(Number.isFinite);
+    const history = readMetrics(path.join(grpo.output_dir, 'metrics.jsonl')).filter(isGRPOMetrics);
+    const stepSecs = history.map((m) => m.step_seconds).filter(Number.isFinite);
+    const tps = history.map((m) => m.tokens_per_second).filter(Number.isFinite);
     const summary: CourseSummary = {
       run,
       seed,
@@ -183,9 +233,9 @@ export async function main(argv: string[]): Promise<number> {
       },
       phase_seconds: times,
     };
-    writeAtomic(path.join(out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeJson(path.join(out, 'summary.json'), summary);
     const file = writeCourseReport(path.join(out, 'report.html'), summary, {
-      sft_history: readMetrics(path.join(sft.output_dir, 'metrics.jsonl')),
+      sft_history: readMetrics(path.join(sft.output_dir, 'metrics.jsonl')).filter(isSFTMetrics),
       grpo_history: history,
       before,
       after,
@@ -210,7 +260,7 @@ async function evalAll(
   const dp = await DataParallel.start(model, numProcessesFor(num_processes));
   try {
     for (const [name, rows] of Object.entries(splits)) {
-      const r = await evaluateModel(model, tok, rows, { parallel: dp.size > 1 ? dp : null });
+      const r = await evaluateModel(model, tok, rows, { parallel: dp });
       writePredictions(path.join(predDir, `${tag}_${name}.jsonl`), rows, r.predictions);
       out[name] = r.report;
       const m = fourMetrics(r.report);

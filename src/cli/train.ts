@@ -1,9 +1,12 @@
 /**
- * `npx tsx src/run.ts train --algo sft|grpo --model DIR --data DIR --output_dir DIR [--resume DIR] [--key=value ...]`
+ * `npx tsx src/run.ts train --algo sft|grpo --model DIR --data DIR --output_dir DIR [--preset P] [--resume DIR] [--key=value ...]`
  *
- * One training phase on data files already on disk (see `synth`). The config keys are the SFTConfig /
- * GRPOConfig fields (src/train/config.ts); the resolved config is printed first and written next to the
- * results. The whole course (synth -> tiny model -> SFT -> eval -> GRPO -> eval -> report) is `course`.
+ * One training phase on data files already on disk (see `synth`). The config keys are the SFT / GRPO fields
+ * (src/train/config.ts), resolved as the course resolves them: defaults < preset (default tiny-base, the
+ * course's own) < the checkpoint's config (--resume) < the command line. So `train --algo sft --model
+ * models/tiny-base --data outputs/course-seed0/data` trains exactly the course's SFT phase. The resolved
+ * config is printed first (with what the command line changed on --resume) and written next to the results.
+ * The whole course (synth -> tiny model -> SFT -> eval -> GRPO -> eval -> report) is `course`.
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -11,70 +14,97 @@ import { ArgError, flagsHelp, parseFlags, type FlagSpec } from '../util/args';
 import { resolveUserPath } from '../util/paths';
 import { initBackend } from '../model/backend';
 import { readJsonl } from '../env/synth';
-import { GRPO_DEFAULTS, SFT_DEFAULTS, configFlagSpec, configHelp, formatConfig, grpoBatchShape, resolveConfig } from '../train/config';
+import { PRESET_NAMES, configFlagSpec, configHelp, formatResolved, grpoBatchShape, presetsHelp, resolve, type PresetName, type Resolved, type SFTConfig, type GRPOConfig } from '../train/config';
 import { curatedSubset } from '../train/sft';
-import { grpoPhase, sftPhase } from '../train/phases';
+import { findResume, grpoPhase, sftPhase } from '../train/phases';
+import type { LoadedCheckpoint } from '../train/checkpoint';
 import type { TrainRow } from '../train/batch';
 
-const FLAGS: Record<string, FlagSpec> = {
+const FLAGS = {
   algo: { type: 'string', help: 'which trainer', choices: ['sft', 'grpo'] },
+  preset: { type: 'string', help: 'the defaults to start from (see below)', choices: PRESET_NAMES, default: 'tiny-base' },
   model: { type: 'string', help: 'model dir (HF layout; for grpo: the SFT output, or a base model with --sft_adapter)' },
   sft_adapter: { type: 'string', help: 'grpo: a PEFT adapter from SFT to fold into --model first' },
   data: { type: 'string', help: 'folder with train.jsonl', default: 'data' },
-  lora: { type: 'bool', help: 'sft: train a LoRA adapter instead of every weight (real checkpoints)', default: false },
-  resume: { type: 'string', help: 'grpo: a run folder to continue from its newest checkpoint (its config, adapter, optimizer, RNG, data cursor)' },
+  resume: { type: 'string', help: 'grpo: a run folder to continue from its newest checkpoint (its config, adapter, optimizer, RNG, data cursor); flags that change its config are printed' },
   backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu (default: $TFJS_BACKEND, else auto)' },
-};
+} satisfies Record<string, FlagSpec>;
 
 export const help = `Run one training phase (SFT or GRPO) on JSONL data.
 
-usage: npx tsx src/run.ts train --algo sft  --model DIR --output_dir DIR [--data data] [--key=value ...]
+usage: npx tsx src/run.ts train --algo sft  --model DIR --output_dir DIR [--data data] [--preset P] [--key=value ...]
        npx tsx src/run.ts train --algo grpo --model DIR --output_dir DIR [--key=value ...]
        npx tsx src/run.ts train --algo grpo --model DIR --resume DIR [--max_steps N]
 
 ${flagsHelp(FLAGS)}
 
+Presets:
+${presetsHelp()}
+
 SFT keys:
-${configHelp(SFT_DEFAULTS)}
+${configHelp('sft')}
 
 GRPO keys:
-${configHelp(GRPO_DEFAULTS)}`;
+${configHelp('grpo')}`;
 
-export async function main(argv: string[]): Promise<number> {
+export type TrainSetup =
+  | { algo: 'sft'; resolved: Resolved<SFTConfig>; resume: null }
+  | { algo: 'grpo'; resolved: Resolved<GRPOConfig>; resume: LoadedCheckpoint | null };
+
+/** Parse the flags and resolve the phase's config (with --resume: against the newest checkpoint's). */
+export function resolveTrain(argv: string[]): { setup: TrainSetup; flags: ReturnType<typeof parseTrainFlags> } {
   const algo = pick(argv, 'algo');
   if (algo !== 'sft' && algo !== 'grpo') throw new ArgError('--algo sft|grpo is required');
-  const defaults = algo === 'sft' ? SFT_DEFAULTS : GRPO_DEFAULTS;
-  const flags = parseFlags(argv, { ...FLAGS, ...configFlagSpec(defaults) });
-  if (typeof flags.model !== 'string') throw new ArgError('--model DIR is required');
+  const flags = parseTrainFlags(argv, algo);
+  const preset = flags.preset as PresetName;
+  if (algo === 'sft') {
+    if (flags.resume !== undefined) throw new ArgError('--resume continues a GRPO run (SFT saves at the end only)');
+    return { setup: { algo, resolved: resolve('sft', preset, flags), resume: null }, flags };
+  }
+  if (flags.resume === undefined) return { setup: { algo, resolved: resolve('grpo', preset, flags), resume: null }, flags };
+  const runDir = resolveUserPath(flags.resume);
+  if (typeof flags.output_dir === 'string' && resolveUserPath(flags.output_dir) !== runDir) {
+    throw new ArgError(`--output_dir ${flags.output_dir} differs from --resume ${flags.resume}: a resumed run continues in its own folder`);
+  }
+  const ck = findResume(runDir);
+  const resolved = resolve('grpo', preset, flags, { checkpoint: { file: path.join(ck.dir, 'training_config.json'), config: ck.config }, set: { output_dir: runDir } });
+  return { setup: { algo, resolved, resume: ck }, flags };
+}
+
+function parseTrainFlags(argv: string[], algo: 'sft' | 'grpo') {
+  return parseFlags<typeof FLAGS & Record<string, FlagSpec>>(argv, { ...configFlagSpec(algo), ...FLAGS });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { setup, flags } = resolveTrain(argv);
+  if (flags.model === undefined) throw new ArgError('--model DIR is required');
   const modelDir = resolveUserPath(flags.model);
   if (!fs.existsSync(path.join(modelDir, 'config.json'))) throw new ArgError(`--model ${modelDir}: no config.json there`);
-  const trainFile = path.join(resolveUserPath(flags.data as string), 'train.jsonl');
+  const trainFile = path.join(resolveUserPath(flags.data), 'train.jsonl');
   if (!fs.existsSync(trainFile)) throw new ArgError(`--data: ${trainFile} not found (run \`npx tsx src/run.ts synth\` first)`);
   const rows = readJsonl<TrainRow>(trainFile);
-  await initBackend(flags.backend as string);
 
-  if (algo === 'sft') {
-    const config = resolveConfig(SFT_DEFAULTS, flags);
-    config.output_dir = resolveUserPath(config.output_dir);
-    console.log(formatConfig('sft config', config));
+  if (setup.algo === 'sft') {
+    const config = setup.resolved.config;
+    console.log(formatResolved('sft config', setup.resolved));
     const subset = curatedSubset(rows, config.sft_subset_size, config.seed);
-    console.log(`sft: ${subset.length} of ${rows.length} train rows, ${config.max_steps} steps x ${config.per_device_train_batch_size * config.gradient_accumulation_steps} rows`);
-    const lora = flags.lora ? { r: GRPO_DEFAULTS.lora_r, lora_alpha: GRPO_DEFAULTS.lora_alpha, lora_dropout: 0 } : null;
-    const r = await sftPhase({ modelDir, outDir: config.output_dir, rows: subset, config, lora });
+    console.log(`sft: ${subset.length} of ${rows.length} train rows, ${config.max_steps} steps x ${config.per_device_train_batch_size * config.gradient_accumulation_steps} rows (${config.use_peft ? 'LoRA' : 'all weights'})`);
+    await initBackend(flags.backend);
+    const r = await sftPhase({ modelDir, rows: subset, config });
     console.log(`sft: done in ${r.seconds.toFixed(1)}s, loss ${r.loss.toFixed(4)}, ${r.kind === 'full' ? 'model' : 'adapter'} in ${r.outDir}`);
     return 0;
   }
-  const config = resolveConfig(GRPO_DEFAULTS, flags);
-  config.output_dir = resolveUserPath(typeof flags.resume === 'string' ? flags.resume : config.output_dir);
-  console.log(formatConfig('grpo config', config));
+  const config = setup.resolved.config;
+  console.log(formatResolved('grpo config', setup.resolved));
   const shape = grpoBatchShape(config);
   console.log(`grpo: ${shape.prompts_per_step} prompts x ${config.num_generations} completions per step, ${rows.length} prompts in the pool`);
+  await initBackend(flags.backend);
   const r = await grpoPhase({
-    start: { base_model: modelDir, sft_adapter: typeof flags.sft_adapter === 'string' ? resolveUserPath(flags.sft_adapter) : null },
+    start: { base_model: modelDir, sft_adapter: flags.sft_adapter !== undefined ? resolveUserPath(flags.sft_adapter) : null },
     runDir: config.output_dir,
     rows,
     config,
-    resume: typeof flags.resume === 'string',
+    resume: setup.resume,
   });
   console.log(`grpo: ${r.steps} steps in ${r.seconds.toFixed(1)}s; last checkpoint ${r.last_checkpoint}`);
   return 0;

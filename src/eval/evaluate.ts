@@ -1,22 +1,24 @@
 /**
  * Model evaluation: greedy completions for dataset rows, then the verifier's four metrics (src/verify/metrics.ts,
- * the same checks the rewards use). Used between phases of the course run and by notebook 04.
+ * the same checks the rewards use). Used between phases of the course run and by notebook 04. Its own folder
+ * because it is neither training (src/train: nothing here updates a weight) nor the verifier (src/verify never
+ * touches a model): it is where the two meet.
  *
- * Not here: the metrics themselves (evaluate in src/verify/metrics.ts) or sampling (src/model/generate.ts).
+ * Not here: the metrics themselves (evaluate in src/verify/metrics.ts), sampling (src/model/generate.ts) or the
+ * course's report (src/report/course.ts).
  */
 import * as fs from 'node:fs';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
-import { generate } from '../model/generate';
 import { evaluate, type EvalReport } from '../verify/metrics';
-import { promptIds, type TokenizerLike, type TrainRow } from './batch';
-import type { DataParallel } from './parallel';
+import { promptIds, type TokenizerLike, type TrainRow } from '../train/batch';
+import { DataParallel } from '../train/parallel';
 
 export interface PredictOptions {
   /** Rows per generate call (default 32). */
   batch_size?: number;
   /** Default 64. */
   max_new_tokens?: number;
-  /** Split each batch's rows over these data-parallel replicas of the model (greedy: same outputs). */
+  /** Split each batch's rows over these data-parallel ranks of the model (greedy: same outputs; default this thread). */
   parallel?: DataParallel | null;
 }
 
@@ -28,11 +30,12 @@ export async function predict(model: Qwen2ForCausalLM, tok: TokenizerLike, rows:
   const ids = rows.map((r) => promptIds(tok, r));
   const order = ids.map((p, i) => ({ i, n: p.length })).sort((a, b) => a.n - b.n || a.i - b.i).map((x) => x.i);
   const res = new Array<string>(rows.length);
+  const parallel = o.parallel ?? DataParallel.local(model);
   for (let s = 0; s < order.length; s += bs) {
     const idx = order.slice(s, s + bs);
     const opts = { max_new_tokens: o.max_new_tokens ?? 64, do_sample: false, stop_token_ids: tok.stop_token_ids, pad_token_id: tok.pad_token_id };
     const prompts = idx.map((i) => ids[i]);
-    const g = o.parallel ? await o.parallel.generate(prompts, opts) : await generate(model, prompts, opts);
+    const g = await parallel.generate(prompts, opts);
     g.sequences.forEach((seq, j) => {
       const len = g.completion_mask[j].reduce((a, x) => a + x, 0);
       res[idx[j]] = tok.decode(seq.slice(0, len), { skip_special_tokens: true });
@@ -55,8 +58,11 @@ export async function evaluateModel(
   return { predictions, report, seconds: (Date.now() - t0) / 1000 };
 }
 
-/** The four course metrics of a report, rounded for printing. */
-export function fourMetrics(r: EvalReport): Record<'response_validity' | 'function_name_accuracy' | 'schema_match' | 'exact_match', number> {
+/** The course's four metrics. */
+export type FourMetrics = Record<'response_validity' | 'function_name_accuracy' | 'schema_match' | 'exact_match', number>;
+
+/** The four course metrics of a report, rounded to 4 decimals (summary.json). */
+export function fourMetrics(r: EvalReport): FourMetrics {
   const q = (x: number) => Math.round(x * 10000) / 10000;
   return {
     response_validity: q(r.response_validity),

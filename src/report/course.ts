@@ -1,17 +1,18 @@
 /**
  * The course run's report.html (offline plotly + danfojs tables, through src/report): the four metrics
  * before / after GRPO per split, reward curves and each sub-reward, exact match during training, the
- * per-behaviour table, and the function-name confusion after GRPO. Also `lineChart` (curves over steps).
+ * per-behaviour table, and the function-name confusion after GRPO. Also `lineChart` (curves over steps) and
+ * the shape of summary.json.
  *
- * Not here: what the metrics mean (src/verify/metrics.ts) or the generic HTML writer (src/report/html.ts).
+ * Not here: what the metrics mean (src/verify/metrics.ts), how they are measured (src/eval/evaluate.ts) or the
+ * generic HTML writer (src/report/html.ts).
  */
-import { writeReport, type Section } from '../report/html';
-import { barChart, heatmapChart, type Figure } from '../report/plots';
-import { frame } from '../report/tables';
+import { writeReport, type Section } from './html';
+import { barChart, heatmapChart, type Figure } from './plots';
+import { frame } from './tables';
 import type { EvalReport } from '../verify/metrics';
-import type { Metrics } from './log';
-
-export type FourMetrics = Record<'response_validity' | 'function_name_accuracy' | 'schema_match' | 'exact_match', number>;
+import type { FourMetrics } from '../eval/evaluate';
+import type { GRPOMetrics, SFTMetrics, TrainMetrics } from '../train/log';
 
 /** What summary.json holds. */
 export interface CourseSummary {
@@ -27,8 +28,8 @@ export interface CourseSummary {
   phase_seconds: Record<string, number>;
 }
 
-/** Curves over training steps: one trace per metric key found in `history`. */
-export function lineChart(title: string, history: readonly Metrics[], keys: readonly string[], yTitle = ''): Figure {
+/** Curves over training steps: one trace per metric key found in `history` (keys a line lacks are skipped). */
+export function lineChart<M extends TrainMetrics>(title: string, history: readonly M[], keys: readonly (keyof M & string)[], yTitle = ''): Figure {
   return {
     data: keys
       .filter((k) => history.some((m) => typeof m[k] === 'number'))
@@ -40,7 +41,7 @@ export function lineChart(title: string, history: readonly Metrics[], keys: read
 export function writeCourseReport(
   file: string,
   s: CourseSummary,
-  d: { sft_history: Metrics[]; grpo_history: Metrics[]; before: Record<string, EvalReport>; after: Record<string, EvalReport> },
+  d: { sft_history: SFTMetrics[]; grpo_history: GRPOMetrics[]; before: Record<string, EvalReport>; after: Record<string, EvalReport> },
 ): string {
   const metricNames = ['response_validity', 'function_name_accuracy', 'schema_match', 'exact_match'] as const;
   const sections: Section[] = [
@@ -58,7 +59,7 @@ export function writeCourseReport(
     });
     sections.push({ table: frame(metricNames.map((k) => ({ metric: k, sft: m.sft[k], grpo: m.grpo[k], change: round(m.grpo[k] - m.sft[k]) }))), caption: split });
   }
-  const rewardKeys = Object.keys(d.grpo_history[0] ?? {}).filter((k) => k.startsWith('rewards/') && k.endsWith('/mean'));
+  const rewardKeys = Object.keys(d.grpo_history[0] ?? {}).filter((k): k is `rewards/${string}/mean` => k.startsWith('rewards/') && k.endsWith('/mean'));
   sections.push(
     { heading: 'GRPO training curves' },
     { figure: lineChart('reward (mean over completions) and exact match of the samples', d.grpo_history, ['reward', ...rewardKeys, 'exact_match']) },

@@ -4,7 +4,7 @@
  *   outputs/<run>/checkpoint-<step>/
  *     adapter_config.json + adapter_model.safetensors   (LoRA, PEFT format)  -- or config.json + model.safetensors
  *     optimizer.json + optimizer.bin                     (AdamW step and moments, float32 little-endian)
- *     trainer_state.json                                 (global_step, rng_state, data_cursor, ...)
+ *     trainer_state.json                                 (global_step, rng_state, data_cursor, [sampler_state], extra)
  *     training_config.json                               (the resolved config)
  *
  * Atomic: everything is written (and fsync'd) into a hidden `.checkpoint-<step>.tmp-<pid>` folder, which is
@@ -18,15 +18,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { AdamWState } from './optim';
-import { writeSynced } from './log';
+import { writeSynced } from '../util/files';
 
 export interface TrainerState {
   /** Optimizer steps completed when this checkpoint was written. */
   global_step: number;
   /** Rng.state of the sampling / data stream at that moment. */
   rng_state: number;
-  /** Prompts consumed from the data order so far (the next prompt index). */
+  /** Prompts consumed from the data order so far (the next prompt index; sampler.ts). */
   data_cursor: number;
+  /** What else the prompt sampler needs to continue (JSON), when it needs anything (sampler.ts). */
+  sampler_state?: unknown;
   /** Anything else the trainer needs to continue (e.g. the phase name). */
   extra?: Record<string, unknown>;
 }

@@ -1,14 +1,22 @@
 /**
- * GRPO, TRL's GRPOTrainer reduced to one loop you can read top to bottom (`trainGRPO`):
+ * GRPO, TRL's GRPOTrainer reduced to one step you can read top to bottom (`grpoStep`) and a loop around it
+ * (`trainGRPO`: step -> log -> save):
  *
- *   rollout -> reward -> advantage -> (old / ref log-probs) -> loss + backward -> clip + AdamW step -> log -> save
+ *   prompts (sampler) -> rollout -> reward -> advantage -> (old / ref log-probs) -> loss + backward -> clip + AdamW
  *
  * The policy is the model with a LoRA adapter; the reference for the KL term (beta > 0) is the same model
  * with the adapter switched off, so there is never a second copy of the weights.
  *
+ * The pieces are public, so a notebook or a variant of the step can run them one by one:
+ *   GRPOState      model + tokenizer + config + optimizer + sampling stream + step + prompt sampler + ranks
+ *   rollout        sample num_generations completions per prompt (advances the sampling stream)
+ *   scoreRollout   the reward functions on (completions, rows): a plain function, no model
+ *   policyUpdate   advantages -> loss batch -> num_iterations updates (update.ts) -> loss-side metrics
+ *   grpoStep       prompts from the sampler (or given) -> the three above -> the step's metrics
+ *
  * What is simplified, on purpose (see nanochat's chat_rl.py for the same habit):
- * - One process, one generation batch per step. With num_iterations > 1 the same batch is reused for that
- *   many optimizer updates inside the step (TRL spreads them over steps; the maths is the same).
+ * - One generation batch per step. With num_iterations > 1 the same batch is reused for that many optimizer
+ *   updates inside the step (TRL spreads them over steps; the maths is the same).
  * - Log-probs in the loss use temperature 1 (the model's own distribution); sampling may use another
  *   temperature, which TRL folds into the log-probs. With num_iterations = 1 (default) the ratio is
  *   exp(logp - logp.detach()) = 1 either way, so this only matters for num_iterations > 1.
@@ -16,25 +24,84 @@
  *   training forward.
  * - No vLLM, no reward model, no multi-GPU gather: the reward functions are plain functions on strings.
  *
- * The helpers above the loop (rollout, scoreRollout, ...) are exported so notebook 03 can run one step by hand.
+ * Not here: the losses (objectives.ts), the update (update.ts), the prompt order (sampler.ts), loading models
+ * and adapters from disk (phases.ts).
  */
-import * as tf from '@tensorflow/tfjs';
 import * as path from 'node:path';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
-import { completionLogps } from './logps';
-import { generate } from '../model/generate';
-import { disableLora, enableLora, saveAdapter } from '../model/lora';
-import { REWARDS, scoreCompletion, type RewardFn, type RewardMode } from '../verify/reward';
+import { saveAdapter } from '../model/lora';
+import { REWARDS, scoreCompletion, type RewardFn } from '../verify/reward';
 import { Rng, rowStreams } from '../util/rng';
 import { Progress } from '../util/progress';
 import { grpoBatchShape, type GRPOConfig } from './config';
-import { computeAdvantages, mean, std, zeroSignalGroups } from './advantage';
-import { grpoLoss, lossMetrics, type StepSize } from './loss';
-import { AdamW, GradAccumulator, allFinite, learningRateAt, optimizerStep } from './optim';
-import { DataOrder, makeBatch, promptIds, sliceBatch, type Batch, type TokenizerLike, type TrainRow } from './batch';
+import { computeAdvantages, mean, std, zeroSignalGroups, type Advantages } from './advantage';
+import { grpoObjective, logpsNoGrad, lossMetrics, type LossMetrics, type StepSize } from './objectives';
+import { update, skippedMessage } from './update';
+import { AdamW, allFinite, learningRateAt } from './optim';
+import { makeBatch, promptIds, sliceBatch, type TokenizerLike, type TrainRow } from './batch';
+import { EpochSampler, type PromptSampler } from './sampler';
 import { removeStaleTemps, saveCheckpoint, type LoadedCheckpoint } from './checkpoint';
-import { MetricsLog, type Metrics } from './log';
-import type { DataParallel } from './parallel';
+import { MetricsLog, type GRPOMetrics } from './log';
+import { DataParallel } from './parallel';
+
+/**
+ * Everything a GRPO step reads and advances. `step`, `rng` and the sampler's position are what a checkpoint
+ * saves (with the optimizer's moments and the adapter); a state built from a checkpoint continues it exactly.
+ */
+export class GRPOState {
+  /** Optimizer steps done (global_step). */
+  step: number;
+  /** The sampling stream: every completion draws its own stream from it (rowStreams). */
+  rng: Rng;
+  readonly optimizer: AdamW;
+
+  private constructor(
+    /** The policy: base weights frozen, a LoRA adapter active. */
+    readonly model: Qwen2ForCausalLM,
+    readonly tokenizer: TokenizerLike,
+    readonly config: GRPOConfig,
+    /** Where each step's prompts come from (sampler.ts). */
+    readonly sampler: PromptSampler,
+    /** Sampling and each micro-batch's loss run on these ranks (size 1 = this thread only). */
+    readonly parallel: DataParallel,
+    resume: LoadedCheckpoint | null,
+  ) {
+    if (model.adapter.state !== 'active') {
+      throw new Error(`GRPO: the policy needs an active LoRA adapter (addLora / loadAdapter first; the reference model is the adapter switched off), the adapter is ${model.adapter.state}`);
+    }
+    this.optimizer = new AdamW(model.trainableVariables(), config);
+    this.step = 0;
+    this.rng = new Rng(config.seed);
+    if (resume) {
+      this.optimizer.loadState(resume.optimizer);
+      this.rng = Rng.fromState(resume.state.rng_state);
+      this.step = resume.state.global_step;
+    }
+  }
+
+  /**
+   * A fresh state, or one continuing `resume` (whose adapter the caller has loaded into `model`). The prompts
+   * come from `sampler`, else from `rows` in the default order (resumed at the checkpoint's data_cursor).
+   */
+  static create(o: {
+    model: Qwen2ForCausalLM;
+    tokenizer: TokenizerLike;
+    config: GRPOConfig;
+    rows?: readonly TrainRow[];
+    sampler?: PromptSampler;
+    parallel?: DataParallel | null;
+    resume?: LoadedCheckpoint | null;
+  }): GRPOState {
+    const resume = o.resume ?? null;
+    const sampler = o.sampler ?? new EpochSampler(o.rows ?? [], o.config.seed, resume ? { data_cursor: resume.state.data_cursor, sampler_state: resume.state.sampler_state } : undefined);
+    return new GRPOState(o.model, o.tokenizer, o.config, sampler, o.parallel ?? DataParallel.local(o.model), resume);
+  }
+
+  /** Free the optimizer's moments (the model and the ranks belong to the caller). */
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
 
 /** One step's samples: `num_generations` consecutive completions per prompt. */
 export interface Rollout {
@@ -56,22 +123,17 @@ export interface Rollout {
 }
 
 /**
- * Sample `num_generations` completions for each row. Each completion draws from its own stream, taken from
- * `rng` (which advances: sampling is seeded and resumable), so the samples are the same whether or not the
- * batch is split over data-parallel replicas.
+ * Sample `num_generations` completions for each row with the state's policy. Each completion draws from its own
+ * stream, taken from `s.rng` (which advances: sampling is seeded and resumable), so the samples are the same
+ * whether or not the batch is split over data-parallel ranks. Generation merges the adapter for the call and
+ * restores the base weights bit for bit afterwards.
  */
-export async function rollout(
-  model: Qwen2ForCausalLM,
-  tok: TokenizerLike,
-  rows: readonly TrainRow[],
-  c: GRPOConfig,
-  rng: Rng,
-  parallel: DataParallel | null = null,
-): Promise<Rollout> {
+export async function rollout(s: GRPOState, rows: readonly TrainRow[]): Promise<Rollout> {
+  const { tokenizer: tok, config: c } = s;
   const t0 = Date.now();
   const repeated = rows.flatMap((r) => new Array<TrainRow>(c.num_generations).fill(r));
   const prompt_ids = rows.flatMap((r) => new Array<number[]>(c.num_generations).fill(promptIds(tok, r))); // template + encode once per prompt
-  const opts = {
+  const out = await s.parallel.generate(prompt_ids, {
     max_new_tokens: c.max_completion_length,
     temperature: c.temperature,
     top_p: c.top_p,
@@ -79,12 +141,10 @@ export async function rollout(
     do_sample: true,
     stop_token_ids: tok.stop_token_ids,
     pad_token_id: tok.pad_token_id,
-    rngs: rowStreams(rng, prompt_ids.length), // rng advances by one draw per completion; the checkpoint saves it
-  };
-  // generate merges the adapter for sampling and restores the base weights bit for bit afterwards
-  const out = parallel ? await parallel.generate(prompt_ids, opts) : await generate(model, prompt_ids, opts);
+    rngs: rowStreams(s.rng, prompt_ids.length), // rng advances by one draw per completion; the checkpoint saves it
+  });
   const lens = out.completion_mask.map((m) => m.reduce((a, x) => a + x, 0));
-  const completion_ids = out.sequences.map((s, i) => s.slice(0, lens[i]));
+  const completion_ids = out.sequences.map((seq, i) => seq.slice(0, lens[i]));
   return {
     rows: repeated,
     prompt_ids,
@@ -107,6 +167,10 @@ export interface Scored {
   exact: boolean[];
 }
 
+/**
+ * The reward functions of `c.reward_funcs` (names of src/verify/reward.ts REWARDS, checked when the config is
+ * resolved) on the completions, weighted by `c.reward_weights` (empty = all 1), plus exact match.
+ */
 export function scoreRollout(completions: string[], rows: readonly TrainRow[], c: Pick<GRPOConfig, 'reward_funcs' | 'reward_weights'>): Scored {
   const columns = { gold_call: rows.map((r) => r.gold_call), expected_result: rows.map((r) => r.expected_result) };
   const weights = c.reward_weights.length ? c.reward_weights : c.reward_funcs.map(() => 1);
@@ -119,50 +183,164 @@ export function scoreRollout(completions: string[], rows: readonly TrainRow[], c
     per_func[fn.name || name] = r;
     r.forEach((x, i) => (rewards[i] += weights[k] * x));
   });
-  const exact = completions.map((t, i) => scoreCompletion(t, rows[i].gold_call, rows[i].expected_result, 'seed' as RewardMode).exact);
+  const exact = completions.map((t, i) => scoreCompletion(t, rows[i].gold_call, rows[i].expected_result, 'seed').exact);
   return { rewards, per_func, exact };
 }
 
-/** Per-token log-probs [B, C] of a batch's completions without gradient (old policy / reference). */
-export async function logpsNoGrad(model: Qwen2ForCausalLM, b: Batch): Promise<number[][]> {
-  const t = completionLogps(model, b);
-  const v = (await t.array()) as number[][];
-  t.dispose();
-  return v;
+/** What one policy update did. */
+export interface PolicyUpdate {
+  advantages: Advantages;
+  /** [B] groups left out of the loss (skip_zero_std_groups: all exact or none). */
+  dropped_groups: boolean[];
+  learning_rate: number;
+  /** The loss of the last optimizer pass (NaN when no group was kept). */
+  loss: number;
+  grad_norm: number;
+  /** Why the step applied nothing, if it did not. */
+  skipped?: string;
+  /** Clip fractions and KL of the updated policy (0 by construction with one iteration and no KL). */
+  loss_metrics: LossMetrics;
+  seconds: number;
 }
 
-/** The micro-batch loss on the tape: current log-probs vs old / ref constants. Call inside tf.variableGrads. */
-export function microBatchLoss(
-  model: Qwen2ForCausalLM,
-  b: Batch,
-  advantages: number[],
-  old: number[][] | null,
-  ref: number[][] | null,
-  c: GRPOConfig,
-  step: StepSize,
-): tf.Scalar {
-  return tf.tidy(() => {
-    const logps = completionLogps(model, b); // [b, C], the shared prompt prefix computed once
-    return grpoLoss(
-      {
-        per_token_logps: logps,
-        old_per_token_logps: old ? tf.tensor2d(old) : null,
-        ref_per_token_logps: ref ? tf.tensor2d(ref) : null,
-        advantages: tf.tensor1d(advantages),
-        completion_mask: tf.tensor2d(b.completion_mask),
-      },
-      c,
-      step,
-    );
+/**
+ * Train the policy on a scored rollout: group-relative advantages, optionally without zero-signal groups, the
+ * [prompt | completion] loss batch, old / reference log-probs when needed, then `num_iterations` updates of
+ * the clipped surrogate over micro-batches of `per_device_train_batch_size` completions.
+ */
+export async function policyUpdate(s: GRPOState, ro: Rollout, sc: Scored): Promise<PolicyUpdate> {
+  const { model, config: c } = s;
+  const G = c.num_generations;
+  const t0 = Date.now();
+  const advantages = computeAdvantages(sc.rewards, G, c.scale_rewards);
+  const dropped_groups = c.skip_zero_std_groups ? zeroSignalGroups(sc.exact, G) : new Array<boolean>(ro.rows.length / G).fill(false);
+  const kept = ro.rows.flatMap((_, i) => (dropped_groups[Math.floor(i / G)] ? [] : [i]));
+  const learning_rate = learningRateAt(s.step, c);
+  const u: PolicyUpdate = {
+    advantages, dropped_groups, learning_rate, loss: NaN, grad_norm: NaN,
+    skipped: kept.length === 0 ? 'every group had zero exact-match spread' : undefined,
+    loss_metrics: { 'clip_ratio/low_mean': 0, 'clip_ratio/high_mean': 0, 'clip_ratio/region_mean': 0, kl: 0 },
+    seconds: 0,
+  };
+  if (kept.length > 0) {
+    // The loss batch: [prompt | completion] rows; truncated completions masked out if asked.
+    const masks = kept.map((i) => ro.completion_ids[i].map(() => (c.mask_truncated_completions && ro.truncated[i] ? 0 : 1)));
+    const batch = makeBatch(kept.map((i) => ro.prompt_ids[i]), kept.map((i) => ro.completion_ids[i]), s.tokenizer.pad_token_id, masks);
+    const A = kept.map((i) => advantages.advantages[i]);
+    const micro = chunks(kept.length, c.per_device_train_batch_size);
+    const size: StepSize = { num_sequences: kept.length, num_tokens: batch.completion_mask.flat().reduce((a, x) => a + x, 0), num_micro_batches: micro.length };
+    // Old log-probs (only needed when the batch is reused) and the reference's (adapter off), no gradient.
+    const old = c.num_iterations > 1 ? await logpsNoGrad(model, batch) : null;
+    let ref: number[][] | null = null;
+    if (c.beta > 0) {
+      model.adapter.disable();
+      try {
+        ref = await logpsNoGrad(model, batch);
+      } finally {
+        model.adapter.enable();
+      }
+    }
+    const objectives = micro.map(([a, b]) => grpoObjective(sliceBatch(batch, a, b), A.slice(a, b), old?.slice(a, b) ?? null, ref?.slice(a, b) ?? null, c, size));
+    for (let it = 0; it < c.num_iterations; it++) {
+      const r = await update(s.parallel, s.optimizer, objectives, learning_rate, c.max_grad_norm);
+      u.loss = r.loss;
+      u.grad_norm = r.grad_norm;
+      u.skipped = skippedMessage(r);
+      if (r.skipped) break;
+    }
+    // Clip and KL metrics need the updated policy's log-probs; with one iteration and no KL they are 0 by
+    // construction (ratio = 1 at the only update), so the extra forward is skipped.
+    if (old || ref) u.loss_metrics = lossMetrics(await logpsNoGrad(model, batch), old, ref, A, batch.completion_mask, c);
+  }
+  u.seconds = (Date.now() - t0) / 1000;
+  return u;
+}
+
+export interface GRPOStepResult {
+  metrics: GRPOMetrics;
+  rollout: Rollout;
+  scored: Scored;
+  update: PolicyUpdate;
+}
+
+/**
+ * One GRPO step: `rows` (default: the next prompts_per_step prompts from the state's sampler) -> rollout ->
+ * reward -> advantage -> loss -> update; advances `s.step`. Returns the step's metrics (TRL's names) with its
+ * samples and scores.
+ */
+export async function grpoStep(s: GRPOState, rows?: readonly TrainRow[]): Promise<GRPOStepResult> {
+  const t0 = Date.now();
+  const prompts = rows ?? s.sampler.next(grpoBatchShape(s.config).prompts_per_step);
+  const ro = await rollout(s, prompts); // 1. G sampled completions per prompt
+  const sc = scoreRollout(ro.completions, ro.rows, s.config); // 2. rewards (and exact match on the side)
+  const u = await policyUpdate(s, ro, sc); // 3-5. advantages, loss, update(s)
+  s.step += 1;
+  return { metrics: grpoMetrics(s.step, ro, sc, u, (Date.now() - t0) / 1000), rollout: ro, scored: sc, update: u };
+}
+
+/** A step's metrics with TRL's names. */
+function grpoMetrics(step: number, ro: Rollout, sc: Scored, u: PolicyUpdate, secs: number): GRPOMetrics {
+  const lens = ro.completion_ids.map((x) => x.length);
+  const terminated = lens.filter((_, i) => !ro.truncated[i]);
+  const perFunc: Record<`rewards/${string}/mean` | `rewards/${string}/std`, number> = {};
+  for (const [k, v] of Object.entries(sc.per_func)) {
+    perFunc[`rewards/${k}/mean`] = mean(v);
+    perFunc[`rewards/${k}/std`] = std(v);
+  }
+  const m: GRPOMetrics = {
+    phase: 'grpo',
+    step,
+    loss: u.loss,
+    reward: mean(sc.rewards),
+    reward_std: mean(u.advantages.std_grouped_rewards),
+    ...perFunc,
+    exact_match: mean(sc.exact.map(Number)),
+    frac_reward_zero_std: u.advantages.frac_reward_zero_std,
+    frac_groups_skipped: mean(u.dropped_groups.map(Number)),
+    'completions/mean_length': mean(lens),
+    'completions/min_length': Math.min(...lens),
+    'completions/max_length': Math.max(...lens),
+    'completions/clipped_ratio': mean(ro.truncated.map(Number)),
+    'completions/mean_terminated_length': mean(terminated),
+    kl: u.loss_metrics.kl,
+    entropy: mean(ro.entropies.flat()),
+    'clip_ratio/low_mean': u.loss_metrics['clip_ratio/low_mean'],
+    'clip_ratio/high_mean': u.loss_metrics['clip_ratio/high_mean'],
+    'clip_ratio/region_mean': u.loss_metrics['clip_ratio/region_mean'],
+    learning_rate: u.learning_rate,
+    grad_norm: u.grad_norm,
+    step_seconds: secs,
+    generation_seconds: ro.seconds,
+    train_seconds: u.seconds,
+    tokens_per_second: lens.reduce((a, b) => a + b, 0) / secs,
+  };
+  if (u.skipped) m.skipped = u.skipped;
+  return m;
+}
+
+/**
+ * Write checkpoint-<step> of the state into `runDir`: the adapter (PEFT), the optimizer, the sampling stream,
+ * the sampler's position and the config (atomically; never with non-finite weights). Returns its path.
+ */
+export async function saveGRPOCheckpoint(s: GRPOState, runDir: string, o: { base_model_name_or_path?: string | null; extra?: Record<string, unknown> } = {}): Promise<string> {
+  if (!(await allFinite(s.optimizer.vars))) throw new Error(`step ${s.step}: adapter weights are not finite; refusing to write a checkpoint`);
+  return saveCheckpoint(runDir, {
+    state: { global_step: s.step, rng_state: s.rng.state, ...s.sampler.position(), extra: { phase: 'grpo', ...o.extra } },
+    config: s.config,
+    optimizer: await s.optimizer.state(),
+    writeWeights: (dir) => saveAdapter(s.model, dir, o.base_model_name_or_path ?? null),
+    save_total_limit: s.config.save_total_limit,
   });
 }
 
 export interface GRPOOptions {
-  /** Policy = this model with its LoRA adapter enabled (addLora / loadAdapter done by the caller). */
+  /** Policy = this model with its LoRA adapter active (addLora / loadAdapter done by the caller). */
   model: Qwen2ForCausalLM;
   tokenizer: TokenizerLike;
-  /** The prompt pool. */
+  /** The prompt pool (read by the default sampler). */
   rows: readonly TrainRow[];
+  /** Replaces the default sampler over `rows` (a resumed run: built from the checkpoint's position by the caller). */
+  sampler?: PromptSampler;
   config: GRPOConfig;
   /** metrics.jsonl and checkpoint-<step>/ go here. */
   runDir: string;
@@ -173,184 +351,46 @@ export interface GRPOOptions {
   /** Saved with every checkpoint (trainer_state.extra), e.g. how to rebuild the base model. */
   extra?: Record<string, unknown>;
   /** Called after every step with its metrics and rollout (notebook live plots). */
-  onStep?: (m: Metrics, r: Rollout, s: Scored) => void;
+  onStep?: (m: GRPOMetrics, r: Rollout, s: Scored) => void;
   progress?: boolean;
-  /** Split sampling and each micro-batch's loss over these data-parallel replicas of `model` (parallel.ts). */
+  /** Split sampling and each micro-batch's loss over these data-parallel ranks of `model` (default: this thread). */
   parallel?: DataParallel | null;
 }
 
 export interface GRPOResult {
   steps: number;
   seconds: number;
-  history: Metrics[];
+  history: GRPOMetrics[];
   last_checkpoint: string | null;
 }
 
-/** The GRPO training loop. */
+/** The GRPO training loop: step -> log -> save, until max_steps. */
 export async function trainGRPO(o: GRPOOptions): Promise<GRPOResult> {
-  const { model, tokenizer: tok, config: c } = o;
-  const G = c.num_generations;
-  const { prompts_per_step } = grpoBatchShape(c);
-  const vars = model.trainableVariables();
-  if (model.lora.size === 0) throw new Error('trainGRPO: add a LoRA adapter first (the reference model is the adapter switched off)');
-  const opt = new AdamW(vars, c);
-  const order = new DataOrder(o.rows.length, c.seed, 'grpo');
-  let rng = new Rng(c.seed);
-  let step = 0;
-  let cursor = 0;
-  if (o.resume) {
-    opt.loadState(o.resume.optimizer);
-    rng = Rng.fromState(o.resume.state.rng_state);
-    step = o.resume.state.global_step;
-    cursor = o.resume.state.data_cursor;
-  }
+  const c = o.config;
+  const s = GRPOState.create(o);
   removeStaleTemps(o.runDir);
-  const log = MetricsLog.open(path.join(o.runDir, 'metrics.jsonl'), o.resume ? step : undefined);
-  const bar = o.progress === false ? null : new Progress({ label: 'grpo', total: c.max_steps, start: step, every: Math.max(1, Math.floor(c.max_steps / 10)) });
-  const history: Metrics[] = [];
-  let last_checkpoint: string | null = o.resume?.dir ?? null;
+  const log = MetricsLog.open(path.join(o.runDir, 'metrics.jsonl'), o.resume ? s.step : undefined);
+  const bar = o.progress === false ? null : new Progress({ label: 'grpo', total: c.max_steps, start: s.step, every: Math.max(1, Math.floor(c.max_steps / 10)) });
+  const history: GRPOMetrics[] = [];
+  let last_checkpoint = o.resume?.dir ?? null;
   const t0 = Date.now();
-
-  const save = async () => {
-    if (!(await allFinite(vars))) throw new Error(`step ${step}: adapter weights are not finite; refusing to write a checkpoint`);
-    last_checkpoint = await saveCheckpoint(o.runDir, {
-      state: { global_step: step, rng_state: rng.state, data_cursor: cursor, extra: { phase: 'grpo', ...o.extra } },
-      config: c,
-      optimizer: await opt.state(),
-      writeWeights: (dir) => saveAdapter(model, dir, o.base_model_name_or_path ?? null),
-      save_total_limit: c.save_total_limit,
-    });
-  };
-
   try {
-    while (step < c.max_steps) {
-      const ts = Date.now();
-      // 1. Rollout: prompts_per_step prompts, G sampled completions each.
-      const rows = order.take(cursor, prompts_per_step).map((i) => o.rows[i]);
-      cursor += prompts_per_step;
-      const ro = await rollout(model, tok, rows, c, rng, o.parallel ?? null);
-
-      // 2. Reward: each function on the decoded completions, weighted sum; exact match on the side.
-      const sc = scoreRollout(ro.completions, ro.rows, c);
-
-      // 3. Advantage: relative to the group. Optionally drop groups with no exact-match signal.
-      const adv = computeAdvantages(sc.rewards, G, c.scale_rewards);
-      const dropGroup = c.skip_zero_std_groups ? zeroSignalGroups(sc.exact, G) : rows.map(() => false);
-      const keep = ro.rows.map((_, i) => !dropGroup[Math.floor(i / G)]);
-      const kept = keep.flatMap((k, i) => (k ? [i] : []));
-
-      // 4. The loss batch: [prompt | completion] rows; truncated completions masked out if asked.
-      const masks = kept.map((i) => ro.completion_ids[i].map(() => (c.mask_truncated_completions && ro.truncated[i] ? 0 : 1)));
-      const lr = learningRateAt(step, c);
-      let loss = NaN, grad_norm = NaN, skipped = kept.length === 0 ? 'every group had zero exact-match spread' : '';
-      let lm = { 'clip_ratio/low_mean': 0, 'clip_ratio/high_mean': 0, 'clip_ratio/region_mean': 0, kl: 0 };
-      const tt = Date.now();
-      if (kept.length > 0) {
-        const batch = makeBatch(kept.map((i) => ro.prompt_ids[i]), kept.map((i) => ro.completion_ids[i]), tok.pad_token_id, masks);
-        const A = kept.map((i) => adv.advantages[i]);
-        const micro = chunks(kept.length, c.per_device_train_batch_size);
-        const sizes: StepSize = {
-          num_sequences: kept.length,
-          num_tokens: batch.completion_mask.flat().reduce((a, x) => a + x, 0),
-          num_micro_batches: micro.length,
-        };
-
-        // Old log-probs (only needed when the batch is reused) and the reference's (adapter off), no gradient.
-        const old = c.num_iterations > 1 ? await logpsNoGrad(model, batch) : null;
-        let ref: number[][] | null = null;
-        if (c.beta > 0) {
-          disableLora(model);
-          try {
-            ref = await logpsNoGrad(model, batch);
-          } finally {
-            enableLora(model);
-          }
-        }
-
-        // 5. Loss + backward per micro-batch, gradients summed; then clip and one AdamW update.
-        for (let it = 0; it < c.num_iterations; it++) {
-          const acc = new GradAccumulator(vars);
-          loss = 0;
-          for (const [s, e] of micro) {
-            const mb = sliceBatch(batch, s, e);
-            const [a, od, rf] = [A.slice(s, e), old?.slice(s, e) ?? null, ref?.slice(s, e) ?? null];
-            if (o.parallel) {
-              const r = await o.parallel.valueAndGrads({ kind: 'grpo', batch: mb, advantages: a, old: od, ref: rf, config: c, step: sizes }, vars);
-              loss += r.value;
-              acc.addList(r.grads);
-              continue;
-            }
-            const { value, grads } = tf.variableGrads(() => microBatchLoss(model, mb, a, od, rf, c, sizes), vars);
-            loss += (await value.data())[0];
-            value.dispose();
-            acc.add(grads);
-          }
-          if (!Number.isFinite(loss)) {
-            acc.dispose();
-            skipped = 'non-finite loss: update skipped';
-            break;
-          }
-          const r = await optimizerStep(opt, acc, lr, c.max_grad_norm);
-          grad_norm = r.grad_norm;
-          if (r.skipped) {
-            skipped = 'non-finite gradient: update skipped';
-            break;
-          }
-          await o.parallel?.syncWeights();
-        }
-        // Clip and KL metrics need the updated policy's log-probs; with one iteration and no KL they are 0 by
-        // construction (ratio = 1 at the only update), so the extra forward is skipped.
-        if (old || ref) lm = lossMetrics(await logpsNoGrad(model, batch), old, ref, A, batch.completion_mask, c);
-      }
-      step += 1;
-
-      // 6. Log, with TRL's names.
-      const lens = ro.completion_ids.map((x) => x.length);
-      const genTokens = lens.reduce((a, b) => a + b, 0);
-      const terminated = lens.filter((_, i) => !ro.truncated[i]);
-      const secs = (Date.now() - ts) / 1000;
-      const m: Metrics = {
-        phase: 'grpo',
-        step,
-        loss,
-        reward: mean(sc.rewards),
-        reward_std: mean(adv.std_grouped_rewards),
-        ...Object.fromEntries(Object.entries(sc.per_func).flatMap(([k, v]) => [[`rewards/${k}/mean`, mean(v)], [`rewards/${k}/std`, std(v)]])),
-        exact_match: mean(sc.exact.map(Number)),
-        frac_reward_zero_std: adv.frac_reward_zero_std,
-        frac_groups_skipped: mean(dropGroup.map(Number)),
-        'completions/mean_length': mean(lens),
-        'completions/min_length': Math.min(...lens),
-        'completions/max_length': Math.max(...lens),
-        'completions/clipped_ratio': mean(ro.truncated.map(Number)),
-        'completions/mean_terminated_length': mean(terminated),
-        kl: lm.kl,
-        entropy: mean(ro.entropies.flat()),
-        'clip_ratio/low_mean': lm['clip_ratio/low_mean'],
-        'clip_ratio/high_mean': lm['clip_ratio/high_mean'],
-        'clip_ratio/region_mean': lm['clip_ratio/region_mean'],
-        learning_rate: lr,
-        grad_norm,
-        step_seconds: secs,
-        generation_seconds: ro.seconds,
-        train_seconds: (Date.now() - tt) / 1000,
-        tokens_per_second: genTokens / secs,
-      };
-      if (skipped) m.skipped = skipped;
-      if (step % c.logging_steps === 0 || step === c.max_steps || skipped) {
+    while (s.step < c.max_steps) {
+      const { metrics: m, rollout: ro, scored: sc } = await grpoStep(s);
+      if (m.step % c.logging_steps === 0 || m.step === c.max_steps || m.skipped) {
         log.append(m);
         history.push(m);
       }
       o.onStep?.(m, ro, sc);
-      bar?.update(step, { reward: m.reward as number, exact: m.exact_match as number });
-
-      // 7. Save: every save_steps and at the end (atomically; never with non-finite weights).
-      if ((c.save_steps > 0 && step % c.save_steps === 0) || step === c.max_steps) await save();
+      bar?.update(m.step, { reward: m.reward, exact: m.exact_match });
+      if ((c.save_steps > 0 && m.step % c.save_steps === 0) || m.step === c.max_steps) {
+        last_checkpoint = await saveGRPOCheckpoint(s, o.runDir, { base_model_name_or_path: o.base_model_name_or_path, extra: o.extra });
+      }
     }
   } finally {
-    opt.dispose();
+    s.dispose();
   }
-  return { steps: step, seconds: (Date.now() - t0) / 1000, history, last_checkpoint };
+  return { steps: s.step, seconds: (Date.now() - t0) / 1000, history, last_checkpoint };
 }
 
 /** [start, end) ranges of at most `size` covering n. */

@@ -3,14 +3,16 @@
  *
  * tfjs's wasm backend runs one thread under Node, so on a 2-core machine one core sat idle while PyTorch used
  * both. `DataParallel` starts `num_processes - 1` worker threads (accelerate's name for the number of
- * replicas), each with its own wasm backend and a copy of the model; the calling thread is rank 0. Work is
- * split by rows, in contiguous shares:
+ * replicas), each with its own wasm backend and a copy of the model; the calling thread is rank 0. With
+ * num_processes 1 (`DataParallel.local`) there is no worker and every call runs here, so trainers and
+ * evaluation always go through a DataParallel and never branch on whether there is one. Work is split by rows,
+ * in contiguous shares:
  *
- *   valueAndGrads   each rank differentiates the loss of its share of a micro-batch (the losses are already
- *                   normalised by the whole optimizer step's size, so the shares' gradients simply add up to
- *                   the micro-batch's); rank 0 sums them. The caller clips and steps AdamW as before, then
- *                   `syncWeights` sends the updated trainable weights to the replicas (weights, not gradients:
- *                   a replica can never drift from rank 0).
+ *   valueAndGrads   each rank differentiates the objective of its share of a micro-batch (objectives.ts: the
+ *                   losses are already normalised by the whole optimizer step's size, so the shares' gradients
+ *                   simply add up to the micro-batch's); rank 0 sums them. The caller (update.ts) clips and
+ *                   steps AdamW, then `syncWeights` sends the updated trainable weights to the replicas
+ *                   (weights, not gradients: a replica can never drift from rank 0).
  *   generate        each rank samples its share of the prompts. With one seeded stream per row (`rngs`), a
  *                   row's tokens do not depend on how the batch was split, so sampling is the same for any
  *                   number of processes; only gradient sums differ, in float rounding (summation order).
@@ -19,8 +21,9 @@
  * tiny model); a step moves the trainable weights once (3.7 MB for the tiny model's full fine-tuning, tens of
  * kB for LoRA) and each replica's gradients once, as transferred ArrayBuffers.
  *
- * What it is not: multi-GPU training. On webgpu / tensorflow the device already runs in parallel; callers use
- * `numProcessesFor`, which gives 1 there.
+ * What it is not: multi-GPU training (on webgpu / tensorflow the device already runs in parallel; callers use
+ * `numProcessesFor`, which gives 1 there), or a place that knows any algorithm: an objective is opaque data
+ * here, sliced and evaluated by objectives.ts, the only module a worker loads besides the model.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -29,32 +32,15 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
 import type { Qwen2Config } from '../model/config';
-import type { LoraConfig } from '../model/lora';
+import type { AdapterState, LoraConfig } from '../model/lora';
 import { generate, type GenerateOptions, type GenerateOutput } from '../model/generate';
 import { ROOT } from '../util/paths';
-import { sliceBatch, type Batch } from './batch';
-import { sftLoss } from './sft';
-import { microBatchLoss } from './grpo';
-import type { GRPOConfig } from './config';
-import type { StepSize } from './loss';
-
-/** A loss to differentiate over some rows: SFT's masked cross-entropy or GRPO's micro-batch loss. */
-export type GradJob =
-  | { kind: 'sft'; batch: Batch; num_tokens: number }
-  | {
-      kind: 'grpo';
-      batch: Batch;
-      advantages: number[];
-      old: number[][] | null;
-      ref: number[][] | null;
-      config: GRPOConfig;
-      step: StepSize;
-    };
+import { objectiveLoss, objectiveRows, sliceObjective, type Objective } from './objectives';
 
 /** A named weight: base weights by their Hugging Face name, adapters as `<module path>.lora_A` / `.lora_B`. */
 export function namedVariables(model: Qwen2ForCausalLM): [string, tf.Variable][] {
   const out: [string, tf.Variable][] = [...model.params.entries()];
-  for (const [p, m] of model.lora) out.push([`${p}.lora_A`, m.A], [`${p}.lora_B`, m.B]);
+  for (const [p, m] of model.adapter.modules) out.push([`${p}.lora_A`, m.A], [`${p}.lora_B`, m.B]);
   return out;
 }
 
@@ -64,21 +50,19 @@ export function trainableNames(model: Qwen2ForCausalLM): string[] {
   return model.trainableVariables().map((v) => byVar.get(v)!);
 }
 
-/** The loss of one job on one model, with gradients for `vars` (aligned). Runs on any rank. */
-export function localValueAndGrads(model: Qwen2ForCausalLM, job: GradJob, vars: tf.Variable[]): { value: tf.Scalar; grads: tf.Tensor[] } {
-  const f = (): tf.Scalar =>
-    job.kind === 'sft'
-      ? sftLoss(model, job.batch, job.num_tokens)
-      : microBatchLoss(model, job.batch, job.advantages, job.old, job.ref, job.config, job.step);
-  const { value, grads } = tf.variableGrads(f, vars);
-  return { value, grads: vars.map((v) => grads[v.name] ?? tf.zerosLike(v)) };
-}
-
-/** Rows of job `j`'s batch in [s, e). */
-function sliceJob(j: GradJob, s: number, e: number): GradJob {
-  const batch = sliceBatch(j.batch, s, e);
-  if (j.kind === 'sft') return { ...j, batch };
-  return { ...j, batch, advantages: j.advantages.slice(s, e), old: j.old?.slice(s, e) ?? null, ref: j.ref?.slice(s, e) ?? null };
+/**
+ * The objective's loss on one model, with gradients for `vars` (aligned). Runs on any rank, in training mode
+ * (LoRA dropout on, as on every other rank).
+ */
+export function localValueAndGrads(model: Qwen2ForCausalLM, objective: Objective, vars: tf.Variable[]): { value: tf.Scalar; grads: tf.Tensor[] } {
+  const was = model.training;
+  model.training = true;
+  try {
+    const { value, grads } = tf.variableGrads(() => objectiveLoss(model, objective), vars);
+    return { value, grads: vars.map((v) => grads[v.name] ?? tf.zerosLike(v)) };
+  } finally {
+    model.training = was;
+  }
 }
 
 /** [start, end) of each of `k` contiguous, near-equal shares of n rows (rank 0 gets the first). */
@@ -136,28 +120,22 @@ class Replica {
   }
 }
 
-/** What a replica needs to rebuild the model: config, every weight, the adapter, which weights train. */
+/** What a replica needs to rebuild the model: config, every weight, the adapter and its state, which weights train. */
 export interface ReplicaInit {
   backend: string;
   config: Qwen2Config;
   weights: [string, Float32Array][];
   lora: LoraConfig | null;
-  loraEnabled: boolean;
+  adapter_state: Exclude<AdapterState, 'merged'>;
   trainable: string[];
 }
 
 async function snapshot(model: Qwen2ForCausalLM, backend: string): Promise<ReplicaInit> {
+  const state = model.adapter.state;
+  if (state === 'merged') throw new Error('DataParallel.start: the adapter is merged into the base weights; unmerge it first');
   const weights: [string, Float32Array][] = [];
   for (const [n, v] of namedVariables(model)) weights.push([n, ((await v.data()) as Float32Array).slice()]);
-  const lc = model.loraConfig;
-  return {
-    backend,
-    config: model.config,
-    weights,
-    lora: lc ? { r: lc.r, lora_alpha: lc.lora_alpha, lora_dropout: lc.lora_dropout, target_modules: [...lc.target_modules], use_rslora: lc.use_rslora ?? false } : null,
-    loraEnabled: model.loraEnabled,
-    trainable: trainableNames(model),
-  };
+  return { backend, config: model.config, weights, lora: model.adapter.config, adapter_state: state, trainable: trainableNames(model) };
 }
 
 /** Rank 0 (this thread, `model`) plus worker replicas. `close()` when done (also on errors). */
@@ -166,6 +144,11 @@ export class DataParallel {
     readonly model: Qwen2ForCausalLM,
     private readonly replicas: Replica[],
   ) {}
+
+  /** One process: no worker, every call runs on `model` here (what `start(model, 1)` gives, without awaiting). */
+  static local(model: Qwen2ForCausalLM): DataParallel {
+    return new DataParallel(model, []);
+  }
 
   /** Ranks, this thread included. */
   get size(): number {
@@ -178,9 +161,9 @@ export class DataParallel {
    */
   static async start(model: Qwen2ForCausalLM, num_processes: number): Promise<DataParallel> {
     const n = Math.max(1, Math.floor(num_processes));
+    if (n === 1) return DataParallel.local(model);
     const replicas: Replica[] = [];
     const dp = new DataParallel(model, replicas);
-    if (n === 1) return dp;
     const init = await snapshot(model, tf.getBackend());
     const boot = path.join(ROOT, 'scripts', 'tsx-worker.mjs');
     const entry = pathToFileURL(path.join(ROOT, 'src', 'train', 'parallel_worker.ts')).href;
@@ -199,23 +182,22 @@ export class DataParallel {
   }
 
   /**
-   * Loss and gradients of `job` over all its rows, split across the ranks. Returns the summed loss value and
-   * gradients aligned with `vars` (the caller owns them). `vars` must be the model's trainable variables.
+   * Loss and gradients of `objective` over all its rows, split across the ranks. Returns the summed loss value
+   * and gradients aligned with `vars` (the caller owns them). `vars` must be the model's trainable variables.
    */
-  async valueAndGrads(job: GradJob, vars: tf.Variable[]): Promise<{ value: number; grads: tf.Tensor[] }> {
-    const B = job.batch.input_ids.length;
-    const parts = shares(B, this.size).filter(([s, e]) => e > s);
+  async valueAndGrads(objective: Objective, vars: tf.Variable[]): Promise<{ value: number; grads: tf.Tensor[] }> {
+    const parts = shares(objectiveRows(objective), this.size).filter(([s, e]) => e > s);
     if (parts.length <= 1) {
-      const { value, grads } = localValueAndGrads(this.model, job, vars);
+      const { value, grads } = localValueAndGrads(this.model, objective, vars);
       const v = (await value.data())[0];
       value.dispose();
       return { value: v, grads };
     }
     // Post the replicas' shares first, so they compute while this thread does its own.
-    const remote = parts.slice(1).map(([s, e], i) => this.replicas[i].call<{ value: number; grads: Float32Array[] }>('grads', { job: sliceJob(job, s, e) }));
+    const remote = parts.slice(1).map(([s, e], i) => this.replicas[i].call<{ value: number; grads: Float32Array[] }>('grads', { objective: sliceObjective(objective, s, e) }));
     let local: ReturnType<typeof localValueAndGrads>;
     try {
-      local = localValueAndGrads(this.model, sliceJob(job, parts[0][0], parts[0][1]), vars);
+      local = localValueAndGrads(this.model, sliceObjective(objective, parts[0][0], parts[0][1]), vars);
     } catch (e) {
       await Promise.allSettled(remote); // no replica's answer is left unhandled
       throw e;

@@ -2,10 +2,13 @@
  * The worker side of src/train/parallel.ts: one replica of the model on its own wasm backend.
  *
  * Messages (each answered with {id, ok, result} or {id, ok: false, error}, in order):
- *   init      {init: ReplicaInit}            build the model: weights, adapter, trainable flags
+ *   init      {init: ReplicaInit}            build the model: weights, adapter and its state, trainable flags
  *   set       {names, values}                assign trainable weights (after rank 0's optimizer step)
- *   grads     {job: GradJob}                 -> {value, grads: Float32Array[]} in trainable-variable order
+ *   grads     {objective: Objective}         -> {value, grads: Float32Array[]} in trainable-variable order
  *   generate  {prompts, opts, rng_states}    -> {out: GenerateOutput, rng_states}
+ *
+ * What a worker loads: the model, generation and objectives.ts (parallel.ts's imports), never a trainer, the
+ * rewards or the checkpoints (tests/imports.test.ts checks it).
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
@@ -14,7 +17,8 @@ import { Qwen2ForCausalLM } from '../model/qwen2';
 import { addLora } from '../model/lora';
 import { generate, type GenerateOptions } from '../model/generate';
 import { Rng } from '../util/rng';
-import { localValueAndGrads, namedVariables, type GradJob, type ReplicaInit } from './parallel';
+import { localValueAndGrads, namedVariables, type ReplicaInit } from './parallel';
+import type { Objective } from './objectives';
 
 let model: Qwen2ForCausalLM | null = null;
 let byName = new Map<string, tf.Variable>();
@@ -24,7 +28,7 @@ async function init(i: ReplicaInit): Promise<null> {
   const weights = new Map(i.weights.filter(([n]) => !n.endsWith('.lora_A') && !n.endsWith('.lora_B')));
   model = new Qwen2ForCausalLM(i.config, weights);
   if (i.lora) addLora(model, i.lora, 0);
-  model.loraEnabled = i.loraEnabled;
+  if (i.adapter_state === 'disabled') model.adapter.disable();
   byName = new Map(namedVariables(model));
   for (const [n, data] of i.weights) if (n.endsWith('.lora_A') || n.endsWith('.lora_B')) byName.get(n)!.assign(tf.tensor(data, byName.get(n)!.shape));
   const trainable = new Set(i.trainable);
@@ -43,20 +47,14 @@ function set(names: string[], values: Float32Array[]): null {
   return null;
 }
 
-async function grads(job: GradJob): Promise<{ value: number; grads: Float32Array[] }> {
+async function grads(objective: Objective): Promise<{ value: number; grads: Float32Array[] }> {
   const m = model!;
-  m.training = true;
-  try {
-    const vars = m.trainableVariables();
-    const r = localValueAndGrads(m, job, vars);
-    const value = (await r.value.data())[0];
-    const out: Float32Array[] = [];
-    for (const g of r.grads) out.push(((await g.data()) as Float32Array).slice());
-    tf.dispose([r.value, ...r.grads]);
-    return { value, grads: out };
-  } finally {
-    m.training = false;
-  }
+  const r = localValueAndGrads(m, objective, m.trainableVariables()); // in training mode, as on rank 0
+  const value = (await r.value.data())[0];
+  const out: Float32Array[] = [];
+  for (const g of r.grads) out.push(((await g.data()) as Float32Array).slice());
+  tf.dispose([r.value, ...r.grads]);
+  return { value, grads: out };
 }
 
 async function gen(prompts: number[][], opts: GenerateOptions, rng_states: number[] | null) {
@@ -83,7 +81,7 @@ async function handle(m: { id: number; op: string } & Record<string, unknown>): 
         result = set(m.names as string[], m.values as Float32Array[]);
         break;
       case 'grads': {
-        const r = await grads(m.job as GradJob);
+        const r = await grads(m.objective as Objective);
         transfer = r.grads.map((g) => g.buffer as ArrayBuffer);
         result = r;
         break;

@@ -1,24 +1,26 @@
 /**
  * The training phases as the commands and notebooks run them, from folders on disk to folders on disk:
  *
- *   sftPhase   model dir (tiny random model, or a real checkpoint) -> SFT -> an output dir
- *              tiny model: full fine-tuning, saved as a whole HF model dir (config, safetensors, tokenizer)
- *              real checkpoint: LoRA, saved as a PEFT adapter (the base stays where it is)
+ *   sftPhase   model dir (the tiny model, or a real checkpoint) -> SFT -> an output dir
+ *              full fine-tuning: saved as a whole HF model dir (config, safetensors, tokenizer)
+ *              use_peft (a real checkpoint): LoRA, saved as a PEFT adapter (the base stays where it is)
  *   grpoPhase  (base model [+ SFT adapter folded in]) + a fresh or resumed GRPO adapter -> trainGRPO
  *
- * Not here: the algorithms (sft.ts, grpo.ts); data synthesis and the report (src/cli/course.ts).
+ * Each phase starts the data-parallel ranks its config asks for and closes them when done.
+ * Not here: the algorithms (sft.ts, grpo.ts), resolving configs (config.ts), data synthesis and the report
+ * (src/cli/course.ts).
  */
-import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Qwen2ForCausalLM } from '../model/qwen2';
 import { ChatTokenizer } from '../model/tokenizer';
-import { addLora, loadAdapter, removeLora, saveAdapter } from '../model/lora';
+import { addLora, loadAdapter, saveAdapter } from '../model/lora';
+import { writeJson } from '../util/files';
 import type { GRPOConfig, SFTConfig } from './config';
 import { trainSFT, type SFTResult } from './sft';
 import { trainGRPO, type GRPOResult, type GRPOOptions } from './grpo';
-import { latestCheckpoint, loadCheckpoint } from './checkpoint';
-import { MetricsLog, writeAtomic } from './log';
+import { latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from './checkpoint';
+import { MetricsLog } from './log';
 import type { TrainRow } from './batch';
 import { allFinite } from './optim';
 import { DataParallel, numProcessesFor } from './parallel';
@@ -31,21 +33,6 @@ export function copyTokenizerFiles(from: string, to: string): void {
   for (const f of TOKENIZER_FILES) if (fs.existsSync(path.join(from, f))) fs.copyFileSync(path.join(from, f), path.join(to, f));
 }
 
-/**
- * Fold the LoRA adapter into the base weights for good (PEFT's merge_and_unload): W += scaling * B A, then the
- * adapter is dropped. Used to make "base + SFT adapter" the starting point (and the KL reference) of GRPO.
- */
-export function mergeAndUnload(model: Qwen2ForCausalLM): void {
-  for (const [name, m] of model.lora) {
-    const W = model.params.get(`${name}.weight`)!;
-    const merged = tf.tidy(() => tf.add(W, tf.mul(tf.matMul(m.B, m.A), model.loraScaling)));
-    W.assign(merged);
-    merged.dispose();
-  }
-  removeLora(model);
-  model.invalidateCaches();
-}
-
 export interface SFTPhaseResult extends SFTResult {
   /** 'full': outDir is a complete model dir; 'lora': outDir holds a PEFT adapter for `base`. */
   kind: 'full' | 'lora';
@@ -53,39 +40,40 @@ export interface SFTPhaseResult extends SFTResult {
 }
 
 /**
- * SFT from `modelDir` into `outDir`. `lora` = null: every weight trains (the tiny model from scratch);
- * otherwise only a LoRA adapter with these settings.
+ * SFT from `modelDir` into `outDir` (`config.output_dir` unless given). Every weight trains, or with
+ * `config.use_peft` only a LoRA adapter with SFT's lora_r / lora_alpha / lora_dropout.
  */
 export async function sftPhase(o: {
   modelDir: string;
-  outDir: string;
+  outDir?: string;
   rows: readonly TrainRow[];
   config: SFTConfig;
-  lora?: { r: number; lora_alpha: number; lora_dropout: number } | null;
   progress?: boolean;
 }): Promise<SFTPhaseResult> {
+  const c = o.config;
+  const outDir = o.outDir ?? c.output_dir;
   const tok = await ChatTokenizer.fromPretrained(o.modelDir);
   const model = await Qwen2ForCausalLM.fromPretrained(o.modelDir);
   try {
-    if (o.lora) addLora(model, o.lora, o.config.seed);
-    fs.mkdirSync(o.outDir, { recursive: true });
-    const log = MetricsLog.open(path.join(o.outDir, 'metrics.jsonl'));
-    writeAtomic(path.join(o.outDir, 'training_config.json'), JSON.stringify(o.config, null, 2) + '\n');
-    const dp = await DataParallel.start(model, numProcessesFor(o.config.num_processes));
+    if (c.use_peft) addLora(model, { r: c.lora_r, lora_alpha: c.lora_alpha, lora_dropout: c.lora_dropout }, c.seed);
+    fs.mkdirSync(outDir, { recursive: true });
+    const log = MetricsLog.open(path.join(outDir, 'metrics.jsonl'));
+    writeJson(path.join(outDir, 'training_config.json'), c);
+    const dp = await DataParallel.start(model, numProcessesFor(c.num_processes));
     let r: SFTResult;
     try {
-      r = await trainSFT({ model, tokenizer: tok, rows: o.rows, config: o.config, log, progress: o.progress, parallel: dp.size > 1 ? dp : null });
+      r = await trainSFT({ model, tokenizer: tok, rows: o.rows, config: c, log, progress: o.progress, parallel: dp });
     } finally {
       await dp.close();
     }
     if (!(await allFinite(model.trainableVariables()))) throw new Error('SFT produced non-finite weights; nothing saved');
-    if (o.lora) {
-      await saveAdapter(model, o.outDir, path.resolve(o.modelDir));
-      return { ...r, kind: 'lora', outDir: o.outDir };
+    if (c.use_peft) {
+      await saveAdapter(model, outDir, path.resolve(o.modelDir));
+      return { ...r, kind: 'lora', outDir };
     }
-    await model.savePretrained(o.outDir);
-    copyTokenizerFiles(o.modelDir, o.outDir);
-    return { ...r, kind: 'full', outDir: o.outDir };
+    await model.savePretrained(outDir);
+    copyTokenizerFiles(o.modelDir, outDir);
+    return { ...r, kind: 'full', outDir };
   } finally {
     model.dispose();
   }
@@ -103,55 +91,64 @@ export async function loadStart(s: GRPOStart): Promise<{ model: Qwen2ForCausalLM
   const model = await Qwen2ForCausalLM.fromPretrained(s.base_model);
   if (s.sft_adapter) {
     await loadAdapter(model, s.sft_adapter);
-    mergeAndUnload(model);
+    model.adapter.mergeAndUnload(); // PEFT's merge_and_unload: the SFT model is the new base (and KL reference)
+    model.invalidateCaches();
   }
   return { model, tokenizer };
 }
 
+/** The newest complete checkpoint of a run folder, loaded; an error naming the folder when there is none. */
+export function findResume(runDir: string): LoadedCheckpoint {
+  const dir = latestCheckpoint(runDir);
+  if (!dir) throw new Error(`--resume: no complete checkpoint-<step> folder in ${runDir}`);
+  return loadCheckpoint(dir);
+}
+
+/** Where a resumed GRPO run started (saved in its checkpoints), else `fallback`. */
+export function startOf(ck: LoadedCheckpoint | null, fallback: GRPOStart): GRPOStart {
+  const s = ck?.state.extra?.start as Partial<GRPOStart> | undefined;
+  return s && typeof s.base_model === 'string' ? { base_model: s.base_model, sft_adapter: typeof s.sft_adapter === 'string' ? s.sft_adapter : null } : fallback;
+}
+
 /**
- * GRPO into `runDir`. With `resume`, continue from the newest checkpoint there: its adapter, optimizer, RNG,
- * data cursor and config (max_steps may be raised by `config`). Returns the result and leaves the model to the
- * caller (disposed unless `keepModel`).
+ * GRPO into `runDir`. With `resume` (a checkpoint of that run, its config already resolved into `config`),
+ * continue from it: its start model, adapter, optimizer, RNG and data cursor. Returns the result and leaves the
+ * model to the caller (disposed unless `keepModel`).
  */
 export async function grpoPhase(o: {
   start: GRPOStart;
   runDir: string;
   rows: readonly TrainRow[];
   config: GRPOConfig;
-  resume?: boolean;
+  resume?: LoadedCheckpoint | null;
   progress?: boolean;
   onStep?: GRPOOptions['onStep'];
   keepModel?: boolean;
 }): Promise<GRPOResult & { model: Qwen2ForCausalLM | null; tokenizer: ChatTokenizer; config: GRPOConfig }> {
-  const ckDir = o.resume ? latestCheckpoint(o.runDir) : null;
-  if (o.resume && !ckDir) throw new Error(`--resume: no complete checkpoint-<step> folder in ${o.runDir}`);
-  const ck = ckDir ? loadCheckpoint(ckDir) : null;
-  const start = ck ? ((ck.state.extra?.start as GRPOStart | undefined) ?? o.start) : o.start;
-  // A resumed run keeps its checkpoint's config, but may run longer and on another number of processes.
-  const config: GRPOConfig = ck
-    ? { ...(ck.config as unknown as GRPOConfig), max_steps: o.config.max_steps, num_processes: o.config.num_processes }
-    : o.config;
+  const ck = o.resume ?? null;
+  const c = o.config;
+  const start = startOf(ck, o.start);
   const { model, tokenizer } = await loadStart(start);
   try {
     if (ck) await loadAdapter(model, ck.dir);
-    else addLora(model, { r: config.lora_r, lora_alpha: config.lora_alpha, lora_dropout: config.lora_dropout }, config.seed);
+    else addLora(model, { r: c.lora_r, lora_alpha: c.lora_alpha, lora_dropout: c.lora_dropout }, c.seed);
     fs.mkdirSync(o.runDir, { recursive: true });
-    writeAtomic(path.join(o.runDir, 'training_config.json'), JSON.stringify(config, null, 2) + '\n');
-    const dp = await DataParallel.start(model, numProcessesFor(config.num_processes));
+    writeJson(path.join(o.runDir, 'training_config.json'), c);
+    const dp = await DataParallel.start(model, numProcessesFor(c.num_processes));
     const r = await trainGRPO({
       model,
       tokenizer,
       rows: o.rows,
-      config,
+      config: c,
       runDir: o.runDir,
       resume: ck,
       base_model_name_or_path: path.resolve(start.base_model),
       extra: { start: { base_model: path.resolve(start.base_model), sft_adapter: start.sft_adapter && path.resolve(start.sft_adapter) } },
       onStep: o.onStep,
       progress: o.progress,
-      parallel: dp.size > 1 ? dp : null,
+      parallel: dp,
     }).finally(() => dp.close());
-    return { ...r, model: o.keepModel ? model : null, tokenizer, config };
+    return { ...r, model: o.keepModel ? model : null, tokenizer, config: c };
   } finally {
     if (!o.keepModel) model.dispose();
   }

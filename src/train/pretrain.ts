@@ -7,27 +7,22 @@
  *   sequence  <|endoftext|> doc <|endoftext|> doc ... cut at seq_len + 1 tokens (documents run over sequences)
  *   loss      mean over all seq_len predicted tokens of -log p(token | previous tokens)
  *
- * The sequence is fed to the SFT machinery as "prompt = its first token, completion = the rest", so the loss,
- * gradient accumulation, data parallelism (parallel.ts) and AdamW are the same code as SFT's.
+ * The sequence is a batch row with "prompt = its first token, completion = the rest", so the loss is SFT's
+ * cross-entropy objective (objectives.ts) and the update (gradient accumulation, data parallelism, clipping,
+ * AdamW) is the same code as SFT's and GRPO's (update.ts).
  *
- * Not here: the corpus (src/env/corpus.ts), the command (src/cli/pretrain.ts).
+ * Not here: the corpus (src/env/corpus.ts), the command (src/cli/pretrain.ts), the config (config.ts).
  */
 import type { Qwen2ForCausalLM } from '../model/qwen2';
 import { Rng } from '../util/rng';
 import { Progress } from '../util/progress';
-import type { TrainCommon } from './config';
+import type { PretrainConfig } from './config';
 import { makeBatch, type Batch } from './batch';
-import { LoggedLoss, SKIPPED_NON_FINITE, sftOptimizerStep } from './sft';
+import { crossEntropyObjective } from './objectives';
+import { update, skippedMessage } from './update';
 import { AdamW, learningRateAt } from './optim';
-import { MetricsLog, type Metrics } from './log';
-import type { DataParallel } from './parallel';
-
-export interface PretrainConfig extends TrainCommon {
-  /** Sequences per micro-batch. */
-  per_device_train_batch_size: number;
-  /** Tokens predicted per sequence. */
-  seq_len: number;
-}
+import { LoggedLoss, type MetricsLog, type PretrainMetrics } from './log';
+import { DataParallel } from './parallel';
 
 /** Packs documents from `next()` into token sequences of seq_len + 1 ids (an endless, seeded stream). */
 export class Packer {
@@ -56,25 +51,26 @@ export interface PretrainOptions {
   config: PretrainConfig;
   log?: MetricsLog;
   progress?: boolean;
+  /** Data-parallel ranks of `model` (default: this thread). */
   parallel?: DataParallel | null;
-  onStep?: (m: Metrics) => void;
+  onStep?: (m: PretrainMetrics) => void;
   /** Called (and awaited) every `save_steps` steps and after the last, with the step number. */
   save?: (step: number) => Promise<void>;
 }
 
 /** Train for `config.max_steps` optimizer steps; returns the logged history. */
-export async function pretrain(o: PretrainOptions): Promise<{ seconds: number; history: Metrics[]; tokens: number }> {
+export async function pretrain(o: PretrainOptions): Promise<{ seconds: number; history: PretrainMetrics[]; tokens: number }> {
   const c = o.config;
   const rng = new Rng(c.seed);
   const packer = new Packer(o.encode, () => o.document(rng), o.sep_token_id, c.seq_len);
   const vars = o.model.trainableVariables();
+  const parallel = o.parallel ?? DataParallel.local(o.model);
   const opt = new AdamW(vars, c);
   const bar = o.progress === false ? null : new Progress({ label: 'pretrain', total: c.max_steps, every: Math.max(1, Math.floor(c.max_steps / 20)) });
-  const history: Metrics[] = [];
+  const history: PretrainMetrics[] = [];
   const t0 = Date.now();
   const logged = new LoggedLoss();
   let tokens = 0;
-  o.model.training = true;
   try {
     for (let step = 0; step < c.max_steps; step++) {
       const ts = Date.now();
@@ -85,23 +81,23 @@ export async function pretrain(o: PretrainOptions): Promise<{ seconds: number; h
         micro.push(makeBatch(seqs.map((s) => s.slice(0, 1)), seqs.map((s) => s.slice(1)), o.pad_token_id)); // [B, 1 + seq_len]
       }
       const num_tokens = micro.length * c.per_device_train_batch_size * c.seq_len;
-      const { loss, grad_norm, skipped } = await sftOptimizerStep(o.model, vars, opt, micro, num_tokens, lr, c.max_grad_norm, o.parallel);
+      const u = await update(parallel, opt, micro.map((b) => crossEntropyObjective(b, num_tokens)), lr, c.max_grad_norm);
       tokens += num_tokens;
-      logged.add(loss, skipped);
+      logged.add(u.loss, u.skipped !== null);
       const secs = (Date.now() - ts) / 1000;
-      const m: Metrics = { phase: 'pretrain', step: step + 1, loss, learning_rate: lr, grad_norm, tokens, step_seconds: secs, tokens_per_second: num_tokens / secs };
-      if (skipped) m.skipped = SKIPPED_NON_FINITE;
+      const m: PretrainMetrics = { phase: 'pretrain', step: step + 1, loss: u.loss, learning_rate: lr, grad_norm: u.grad_norm, tokens, step_seconds: secs, tokens_per_second: num_tokens / secs };
+      const skipped = skippedMessage(u);
+      if (skipped) m.skipped = skipped;
       if ((step + 1) % c.logging_steps === 0 || step + 1 === c.max_steps || skipped) {
-        m.loss = logged.take(loss);
+        m.loss = logged.take(u.loss);
         o.log?.append(m);
         history.push(m);
       }
       o.onStep?.(m);
-      bar?.update(step + 1, { loss: m.loss as number });
+      bar?.update(step + 1, { loss: m.loss });
       if (o.save && ((c.save_steps > 0 && (step + 1) % c.save_steps === 0) || step + 1 === c.max_steps)) await o.save(step + 1);
     }
   } finally {
-    o.model.training = false;
     opt.dispose();
   }
   return { seconds: (Date.now() - t0) / 1000, history, tokens };

@@ -15,21 +15,22 @@
  * (first 100-150 rows, seed 0): 300 rows x 400 steps reached exact match 0.16-0.19 while its train loss fell
  * to 0.14 (memorising); 1000 rows x 900 steps reached 0.46. So the default is 1000 of 3000 train rows.
  *
- * For the tiny model built from scratch, SFT trains every weight (full fine-tuning; the random model knows
- * nothing). For a real checkpoint (--model DIR) the caller adds LoRA first and only the adapter trains.
+ * For the tiny model, SFT trains every weight (full fine-tuning); with `use_peft` (a real checkpoint) the
+ * caller adds LoRA first and only the adapter trains.
  *
- * Not here: the GRPO loop (grpo.ts), evaluation (src/verify/metrics.ts via evaluate.ts).
+ * Not here: the loss (objectives.ts `crossEntropyObjective`), the update (update.ts), the GRPO loop (grpo.ts),
+ * evaluation (src/eval/evaluate.ts).
  */
-import * as tf from '@tensorflow/tfjs';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
-import { completionLogps } from './logps';
 import { Rng, hash32 } from '../util/rng';
 import { Progress } from '../util/progress';
 import type { SFTConfig } from './config';
 import { DataOrder, goldCompletionIds, makeBatch, promptIds, type Batch, type TokenizerLike, type TrainRow } from './batch';
-import { AdamW, GradAccumulator, learningRateAt, optimizerStep } from './optim';
-import { MetricsLog, type Metrics } from './log';
-import type { DataParallel } from './parallel';
+import { AdamW, learningRateAt } from './optim';
+import { crossEntropyObjective } from './objectives';
+import { update, skippedMessage } from './update';
+import { LoggedLoss, type MetricsLog, type SFTMetrics } from './log';
+import { DataParallel } from './parallel';
 
 /**
  * The curated SFT subset: `n` rows, as a person assembling seed examples would pick them. Behaviours keep their
@@ -90,68 +91,6 @@ export function sftExample(tok: TokenizerLike, row: TrainRow, max_length: number
   return { prompt, completion };
 }
 
-/**
- * Sum of -log p over the batch's completion tokens, divided by `num_tokens` (the step's completion tokens):
- * summing this over the step's micro-batches gives the per-token mean. Call inside tf.variableGrads.
- */
-export function sftLoss(model: Qwen2ForCausalLM, b: Batch, num_tokens: number): tf.Scalar {
-  return tf.tidy(() => {
-    const logps = completionLogps(model, b); // [B, C]
-    const mask = tf.tensor2d(b.completion_mask); // [B, C]; prompt tokens are not in it at all
-    return tf.div(tf.neg(tf.sum(tf.mul(logps, mask))), Math.max(1, num_tokens)) as tf.Scalar;
-  });
-}
-
-/**
- * One optimizer step of the masked cross-entropy (SFT and pretraining share it): the loss and gradients of
- * every micro-batch (split over the data-parallel workers when `parallel` is given), summed, then clipping and
- * AdamW. A non-finite loss or gradient skips the update (nothing is applied). The workers get the new weights.
- */
-export async function sftOptimizerStep(model: Qwen2ForCausalLM, vars: tf.Variable[], opt: AdamW, micro: Batch[], num_tokens: number, lr: number,
-  max_grad_norm: number, parallel?: DataParallel | null): Promise<{ loss: number; grad_norm: number; skipped: boolean }> {
-  const acc = new GradAccumulator(vars);
-  let loss = 0;
-  for (const b of micro) {
-    if (parallel) {
-      const r = await parallel.valueAndGrads({ kind: 'sft', batch: b, num_tokens }, vars);
-      loss += r.value;
-      acc.addList(r.grads);
-      continue;
-    }
-    const { value, grads } = tf.variableGrads(() => sftLoss(model, b, num_tokens), vars);
-    loss += (await value.data())[0];
-    value.dispose();
-    acc.add(grads);
-  }
-  const { grad_norm, skipped } = Number.isFinite(loss) ? await optimizerStep(opt, acc, lr, max_grad_norm) : (acc.dispose(), { grad_norm: NaN, skipped: true });
-  if (!skipped) await parallel?.syncWeights();
-  return { loss, grad_norm, skipped };
-}
-
-/** `Metrics.skipped` of a step whose loss or gradient was not finite (nothing was applied). */
-export const SKIPPED_NON_FINITE = 'non-finite loss or gradient: update skipped';
-
-/**
- * The loss a log line reports in SFT and pretraining: the mean over the optimizer steps since the previous
- * line, skipped steps left out, as transformers logs it.
- */
-export class LoggedLoss {
-  private sum = 0;
-  private n = 0;
-  add(loss: number, skipped: boolean): void {
-    if (skipped) return;
-    this.sum += loss;
-    this.n += 1;
-  }
-  /** The mean since the last call (`fallback` when every step since was skipped); starts the next window. */
-  take(fallback: number): number {
-    const mean = this.n ? this.sum / this.n : fallback;
-    this.sum = 0;
-    this.n = 0;
-    return mean;
-  }
-}
-
 export interface SFTOptions {
   model: Qwen2ForCausalLM;
   tokenizer: TokenizerLike;
@@ -161,10 +100,10 @@ export interface SFTOptions {
   /** Metrics go to `<runDir>/metrics.jsonl` lines with phase 'sft' (optional). */
   log?: MetricsLog;
   /** Called after each step (notebooks plot from it). */
-  onStep?: (m: Metrics) => void;
+  onStep?: (m: SFTMetrics) => void;
   /** Print a progress bar (default true). */
   progress?: boolean;
-  /** Split each micro-batch's rows over these data-parallel replicas of `model` (see parallel.ts). */
+  /** Split each micro-batch's rows over these data-parallel ranks of `model` (default: this thread; parallel.ts). */
   parallel?: DataParallel | null;
 }
 
@@ -173,7 +112,7 @@ export interface SFTResult {
   seconds: number;
   /** The last logged training loss. */
   loss: number;
-  history: Metrics[];
+  history: SFTMetrics[];
 }
 
 /** Run SFT for `config.max_steps` optimizer steps over the rows (epochs reshuffled, seeded). */
@@ -183,13 +122,13 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
   const order = new DataOrder(examples.length, c.seed, 'sft');
   const vars = o.model.trainableVariables();
   if (vars.length === 0) throw new Error('trainSFT: the model has no trainable variables');
+  const parallel = o.parallel ?? DataParallel.local(o.model);
   const opt = new AdamW(vars, c);
   const bar = o.progress === false ? null : new Progress({ label: 'sft', total: c.max_steps, every: Math.max(1, Math.floor(c.max_steps / 10)) });
-  const history: Metrics[] = [];
+  const history: SFTMetrics[] = [];
   const t0 = Date.now();
   let cursor = 0;
   const logged = new LoggedLoss();
-  o.model.training = true;
   try {
     for (let step = 0; step < c.max_steps; step++) {
       const ts = Date.now();
@@ -202,22 +141,22 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
         micro.push(makeBatch(idx.map((i) => examples[i].prompt), idx.map((i) => examples[i].completion), o.tokenizer.pad_token_id));
       }
       const num_tokens = micro.reduce((s, b) => s + b.completion_mask.flat().reduce((a, x) => a + x, 0), 0);
-      const { loss, grad_norm, skipped } = await sftOptimizerStep(o.model, vars, opt, micro, num_tokens, lr, c.max_grad_norm, o.parallel);
-      logged.add(loss, skipped);
-      const m: Metrics = { phase: 'sft', step: step + 1, loss, learning_rate: lr, grad_norm, num_tokens, step_seconds: (Date.now() - ts) / 1000 };
-      if (skipped) m.skipped = SKIPPED_NON_FINITE;
+      const u = await update(parallel, opt, micro.map((b) => crossEntropyObjective(b, num_tokens)), lr, c.max_grad_norm);
+      logged.add(u.loss, u.skipped !== null);
+      const m: SFTMetrics = { phase: 'sft', step: step + 1, loss: u.loss, learning_rate: lr, grad_norm: u.grad_norm, num_tokens, step_seconds: (Date.now() - ts) / 1000 };
+      const skipped = skippedMessage(u);
+      if (skipped) m.skipped = skipped;
       if ((step + 1) % c.logging_steps === 0 || step + 1 === c.max_steps || skipped) {
-        m.loss = logged.take(loss);
+        m.loss = logged.take(u.loss);
         o.log?.append(m);
         history.push(m);
       }
       o.onStep?.(m);
-      bar?.update(step + 1, { loss: m.loss as number });
+      bar?.update(step + 1, { loss: m.loss });
     }
   } finally {
-    o.model.training = false;
     opt.dispose();
   }
-  const last = history.length ? (history[history.length - 1].loss as number) : NaN;
+  const last = history.length ? history[history.length - 1].loss : NaN;
   return { steps: c.max_steps, seconds: (Date.now() - t0) / 1000, loss: last, history };
 }
