@@ -104,6 +104,8 @@ export function resolveCourse(argv: string[]): { setup: CourseSetup; flags: Retu
   }
   const sft = resolve('sft', preset, flags, { prefix: 'sft.', set: { seed, output_dir: path.join(out, 'sft') } });
   const grpo = resolve('grpo', preset, flags, { prefix: 'grpo.', set: { seed, output_dir: path.join(out, 'grpo') } });
+  const k = sft.config.sft_subset_size;
+  if (k === 0 || k >= flags.n) throw emptyPool(k, flags.n); // curatedSubset takes all rows then: known before anything runs
   return { setup: { run, seed, out, preset, real, base, sft, grpo }, flags };
 }
 
@@ -119,11 +121,12 @@ export function splitTrain<R extends Row>(train: readonly R[], sft: SFTConfig): 
   const sftRows = curatedSubset(train, sft.sft_subset_size, sft.seed);
   const ids = new Set(sftRows.map((r) => r.id));
   const grpoRows = train.filter((r) => !ids.has(r.id));
-  if (grpoRows.length === 0) {
-    const why = sft.sft_subset_size === 0 ? ' (0 = all of train)' : '';
-    throw new ArgError(`--sft.sft_subset_size=${sft.sft_subset_size}${why} gives SFT all ${train.length} train rows and leaves GRPO's prompt pool empty; use a size between 1 and ${train.length - 1}, or more rows (--n)`);
-  }
+  if (grpoRows.length === 0) throw emptyPool(sft.sft_subset_size, train.length);
   return { sftRows, grpoRows };
+}
+
+function emptyPool(k: number, n: number): ArgError {
+  return new ArgError(`--sft.sft_subset_size=${k}${k === 0 ? ' (0 = all of train)' : ''} gives SFT all ${n} train rows and leaves GRPO's prompt pool empty; use a size between 1 and ${n - 1}, or more rows (--n)`);
 }
 
 export async function main(argv: string[]): Promise<number> {

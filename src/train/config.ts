@@ -59,7 +59,7 @@ function choice<T extends string>(choices: readonly T[], d: T, help: string): Fi
 /** Settings every trainer has: optimizer, schedule, checkpoints, logging, processes. */
 const TRAIN_FIELDS = {
   /** Where metrics.jsonl, checkpoints and the resolved config go (the commands set outputs/<run>/<phase>). */
-  output_dir: { ...str('outputs/run', 'run folder (metrics.jsonl, checkpoints, training_config.json)'), path: true },
+  output_dir: { ...str('outputs/run', 'run folder (metrics.jsonl, checkpoints, training_config.json); course: <out>/<phase>'), path: true },
   /** Seed for data order, sampling and (tiny model) initialisation. */
   seed: int(0, 'seed for data order, sampling and initialisation', undefined, { fixed_on_resume: true }),
   /** Peak AdamW learning rate (reached after warmup). */
