@@ -104,7 +104,7 @@ export function torchAvailable(): boolean {
 
 /**
  * Run `OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_ref.py <cfg> <threads> <steps>` and parse its JSON
- * line. Default two torch threads, single-threaded OpenBLAS: the setting STACK.md measured (our wasm backend
+ * line. Default two torch threads, single-threaded OpenBLAS: the setting docs/tfjs-on-cpu.md describes (our wasm backend
  * runs one thread; `--torch_threads 1` gives torch the same single core).
  */
 export function runTorchRef(cfg: 'a' | 'b' | 'qwen2.5-0.5b', steps: number, threads = 2, microBatches = 8): TorchResult {

@@ -92,6 +92,13 @@ test('there are notebooks to run', () => {
   assert.ok(notebooks.length > 0, `no .ipynb files in ${NOTEBOOK_DIR}`);
 });
 
+test('chapter 3 runs the trainer\'s own step and objectives, not a step rebuilt from optimizer parts', () => {
+  const cells: Cell[] = JSON.parse(fs.readFileSync(path.join(NOTEBOOK_DIR, '03-grpo-training.ipynb'), 'utf8')).cells;
+  const code = cells.filter((c) => c.cell_type === 'code').map((c) => joinText(c.source)).join('\n');
+  for (const part of ['GradAccumulator', 'optimizerStep', 'variableGrads', 'new AdamW', '.apply(']) assert.ok(!code.includes(part), `notebook 03 uses ${part}`);
+  for (const piece of ['grpoStep(', 'policyUpdate(', 'rollout(', 'scoreRollout(', 'grpoObjective(']) assert.ok(code.includes(piece), `notebook 03 no longer calls ${piece}`);
+});
+
 for (const name of notebooks) {
   test(`notebook ${name} runs headless on the ${KERNEL} kernel without errors`, { timeout: (PER_NOTEBOOK_TIMEOUT_S + 30) * 1000 }, () => {
     const problem = setupProblem();

@@ -4,6 +4,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend';
 import { Qwen2ForCausalLM } from '../src/model/qwen2';
@@ -17,7 +21,7 @@ import { AdamW } from '../src/train/optim';
 import { GRPO_DEFAULTS } from '../src/train/config';
 import { synthesize } from '../src/env/synth';
 import { Rng, rowStreams } from '../src/util/rng';
-import { ROOT } from '../src/util/paths';
+import { ROOT, findRoot } from '../src/util/paths';
 
 const FIX = path.join(ROOT, 'tests', 'fixtures', 'micro-sft');
 let tok: ChatTokenizer;
@@ -173,4 +177,18 @@ test('trainSFT with 2 processes follows the 1-process run (loss per step within 
   assert.equal(losses[1].length, 3);
   losses[1].forEach((l, i) => assert.ok(Math.abs(l - losses[0][i]) / losses[0][i] < 1e-4, `step ${i + 1}: ${l} vs ${losses[0][i]}`));
   assert.ok(losses[0][2] < losses[0][0], 'the loss went down');
+});
+
+test('started from a folder outside the project, ROOT and the workers\' boot script still resolve (or it fails saying so)', () => {
+  const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'elsewhere-'));
+  const tsx = pathToFileURL(path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  const r = spawnSync(process.execPath, ['--import', tsx, path.join(ROOT, 'tests', 'helpers', 'parallel_elsewhere.ts')], { cwd: elsewhere, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const [where, done] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual([where.root, where.cwd], [ROOT, fs.realpathSync(elsewhere)]);
+  assert.deepEqual(done, { size: 2, rows: 2 });
+  assert.equal(findRoot(path.join(ROOT, 'src', 'util', 'paths.ts')), ROOT);
+  assert.throws(() => findRoot(path.join(elsewhere, 'src', 'util', 'paths.ts')), /cannot locate the project root: .* is not toolcall-grpo's package.json/);
+  assert.throws(() => findRoot(null), /cannot locate the project root/);
+  fs.rmSync(elsewhere, { recursive: true, force: true });
 });

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { initBackend } from '../src/model/backend';
 import { Qwen2ForCausalLM } from '../src/model/qwen2';
+import { readSafetensors } from '../src/model/safetensors';
 import { ROOT } from '../src/util/paths';
 
 test('course --model DIR: a Qwen2 checkpoint with its own tokenizer and template, LoRA only, all outputs written', async () => {
@@ -63,4 +64,54 @@ test('course --model DIR: a Qwen2 checkpoint with its own tokenizer and template
   const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
   assert.equal(cfg.grpo.max_steps, 2);
   assert.equal(cfg.sft.learning_rate, 2e-4); // the LoRA default for real checkpoints
+});
+
+test('course --sft.sft_subset_size=0: a clear error before anything trains or is written (GRPO\'s pool would be empty)', () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'train-course-')), 'run');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/run.ts'), 'course', `--out=${out}`, '--sft.sft_subset_size=0'], { cwd: ROOT, encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /--sft\.sft_subset_size=0 \(0 = all of train\) gives SFT all 3000 train rows and leaves GRPO's prompt pool empty/);
+  assert.doesNotMatch(r.stderr, /RangeError|at .*\.ts:\d+/); // a message, not a stack trace
+  assert.ok(!fs.existsSync(out), 'nothing written');
+});
+
+test('train --algo sft resolves the course\'s SFT config (same preset, same fields; only the folder differs)', async () => {
+  const { resolveCourse } = await import('../src/cli/course');
+  const { resolveTrain } = await import('../src/cli/train');
+  for (const [courseArgs, trainArgs] of [
+    [['--seed=2'], ['--seed=2']],
+    [['--from_scratch', '--sft.max_steps=50'], ['--preset=tiny-scratch', '--max_steps=50']],
+  ]) {
+    const course = resolveCourse(courseArgs).setup.sft.config;
+    const train = resolveTrain(['--algo=sft', ...trainArgs]).setup.resolved.config;
+    assert.deepEqual({ ...train, output_dir: '' }, { ...course, output_dir: '' });
+  }
+  const lora = resolveCourse(['--preset=checkpoint-lora', `--model=${path.join(ROOT, 'models/tiny-base')}`]).setup.sft.config;
+  assert.deepEqual([lora.use_peft, lora.lora_r, lora.learning_rate], [true, 16, 2e-4]);
+});
+
+test('train --algo sft on the course\'s data reproduces the course\'s SFT phase (the same weights)', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'train-course-'));
+  const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/run.ts'), ...args, '--backend=wasm'], { cwd: ROOT, encoding: 'utf8' });
+  const sftFlags = ['max_steps=2', 'sft_subset_size=10', 'per_device_train_batch_size=4', 'num_processes=1'];
+  const c = run(['course', `--out=${path.join(tmp, 'course')}`, '--n=40', '--eval_limit=2', ...sftFlags.map((f) => `--sft.${f}`),
+    '--grpo.max_steps=1', '--grpo.num_generations=2', '--grpo.per_device_train_batch_size=2', '--grpo.max_completion_length=4', '--grpo.num_processes=1']);
+  assert.equal(c.status, 0, c.stderr + c.stdout);
+  const t = run(['train', '--algo=sft', `--model=${path.join(ROOT, 'models/tiny-base')}`, `--data=${path.join(tmp, 'course', 'data')}`, `--output_dir=${path.join(tmp, 'train')}`, ...sftFlags.map((f) => `--${f}`)]);
+  assert.equal(t.status, 0, t.stderr + t.stdout);
+  const cfg = (d: string) => ({ ...JSON.parse(fs.readFileSync(path.join(tmp, d, 'training_config.json'), 'utf8')), output_dir: '' });
+  assert.deepEqual(cfg('train'), cfg(path.join('course', 'sft')));
+  // The same tensors; values equal up to float noise (two processes may run a wasm kernel on different V8 tiers).
+  const a = readSafetensors(path.join(tmp, 'train', 'model.safetensors'));
+  const b = readSafetensors(path.join(tmp, 'course', 'sft', 'model.safetensors'));
+  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
+  const base = readSafetensors(path.join(ROOT, 'models', 'tiny-base', 'model.safetensors'));
+  let moved = false;
+  for (const [k, t] of a) {
+    const u = b.get(k)!;
+    assert.deepEqual(t.shape, u.shape);
+    t.data.forEach((x, i) => assert.ok(Math.abs(x - u.data[i]) <= 1e-5 * Math.max(1e-3, Math.abs(x)), `${k}[${i}]: ${x} vs ${u.data[i]}`));
+    moved ||= t.data.some((x, i) => x !== base.get(k)!.data[i]);
+  }
+  assert.ok(moved, 'SFT did not change the weights at all');
 });

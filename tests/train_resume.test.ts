@@ -10,7 +10,10 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend';
 import { synthesize, writeSplits } from '../src/env/synth';
 import { Qwen2ForCausalLM } from '../src/model/qwen2';
-import { loadAdapter } from '../src/model/lora';
+import { addLora, loadAdapter } from '../src/model/lora';
+import { GRPOState, grpoStep, saveGRPOCheckpoint } from '../src/train/grpo';
+import type { PromptSampler, SamplerPosition } from '../src/train/sampler';
+import type { TrainRow } from '../src/train/batch';
 import { GRPO_DEFAULTS } from '../src/train/config';
 import { grpoPhase, loadStart } from '../src/train/phases';
 import { makeBatch, promptIds, goldCompletionIds } from '../src/train/batch';
@@ -143,6 +146,58 @@ test('GRPO in process: skip_zero_std_groups, dr_grpo, num_iterations=2; memory d
     if (m.frac_groups_skipped === 1) assert.equal(m.skipped, 'every group had zero exact-match spread');
   }
   assert.deepEqual(listCheckpoints(path.join(tmp, 'runC')).map((c) => c.step), [3]); // saved at the end
+});
+
+test('grpoStep asks its sampler for the step\'s prompts; the sampler\'s position goes into the checkpoint and back', async () => {
+  await initBackend('wasm');
+  const rows: TrainRow[] = fs.readFileSync(path.join(dataDir, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  /** Every third row, in order: a stand-in for a filtering sampler, with state beyond the cursor. */
+  class EveryThird implements PromptSampler {
+    asked: number[] = [];
+    constructor(private k = 0) {}
+    next(n: number): TrainRow[] {
+      this.asked.push(n);
+      const out = Array.from({ length: n }, (_, i) => rows[(3 * (this.k + i)) % rows.length]);
+      this.k += n;
+      return out;
+    }
+    position(): SamplerPosition {
+      return { data_cursor: 3 * this.k, sampler_state: { k: this.k, stride: 3 } };
+    }
+  }
+  const { model, tokenizer } = await loadStart({ base_model: sftDir, sft_adapter: null });
+  addLora(model, { r: 4, lora_alpha: 8 }, 0);
+  const config = { ...GRPO_DEFAULTS, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_completion_length: 8, seed: 2 };
+  const sampler = new EveryThird();
+  const state = GRPOState.create({ model, tokenizer, config, sampler });
+  try {
+    const r = await grpoStep(state);
+    assert.deepEqual(sampler.asked, [2]); // prompts_per_step = 4 / 2
+    assert.deepEqual(r.rollout.rows.map((x) => x.id), [rows[0].id, rows[0].id, rows[3].id, rows[3].id]);
+    assert.equal(r.metrics.step, 1);
+    assert.equal(state.step, 1);
+    assert.equal(r.scored.rewards.length, 4);
+    assert.equal(typeof r.metrics['rewards/seed_reward/mean'], 'number');
+    const given = await grpoStep(state, [rows[1]]); // rows given: the sampler is not asked
+    assert.deepEqual(sampler.asked, [2]);
+    assert.deepEqual(given.rollout.rows.map((x) => x.id), [rows[1].id, rows[1].id]);
+    const dir = await saveGRPOCheckpoint(state, path.join(tmp, 'runSampler'));
+    const ck = loadCheckpoint(dir);
+    assert.deepEqual([ck.state.global_step, ck.state.data_cursor, ck.state.sampler_state], [2, 6, { k: 2, stride: 3 }]);
+    assert.equal(ck.state.rng_state, state.rng.state);
+    // A state built from the checkpoint continues: same step, same sampling stream, the optimizer's moments.
+    const again = GRPOState.create({ model, tokenizer, config, sampler: new EveryThird((ck.state.sampler_state as { k: number }).k), resume: ck });
+    assert.deepEqual([again.step, again.rng.state, again.optimizer.step], [2, state.rng.state, 2]);
+    again.dispose();
+  } finally {
+    state.dispose();
+    model.dispose();
+  }
+  // Without an active adapter there is no policy to train (the reference is the adapter switched off).
+  const bare = await loadStart({ base_model: sftDir, sft_adapter: null });
+  assert.throws(() => GRPOState.create({ model: bare.model, tokenizer: bare.tokenizer, config, rows }), /active LoRA adapter/);
+  assert.throws(() => { addLora(bare.model, { r: 2 }); GRPOState.create({ model: bare.model, tokenizer: bare.tokenizer, config, rows: [] }); }, /prompt pool is empty/);
+  bare.model.dispose();
 });
 
 test('completionLogps: the shared-prefix forward gives per_token_logps values and gradients', async () => {

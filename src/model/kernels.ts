@@ -2,7 +2,7 @@
  * Fast paths for TensorFlow.js on wasm: a few kernels registered on the wasm backend, and the model's hot ops
  * (linear layer with LoRA, attention core, embedding, LM head + log-softmax) with hand-written gradients.
  *
- * Why (measured, see ../shared/STACK.md): on wasm only plain 2-D non-transposed matmuls are fast (XNNPACK);
+ * Why (measured, see docs/tfjs-on-cpu.md): on wasm only plain 2-D non-transposed matmuls are fast (XNNPACK);
  * transposed or batched ones run a scalar loop ~15x slower, and autodiff of matMul produces exactly those. So each
  * op here is a `tf.customGrad` whose forward and backward use 2-D products only, with transposes done explicitly
  * (a memory pass, cheap next to a product) and frozen weights pre-transposed once.

@@ -432,13 +432,14 @@ export function presetsHelp(): string {
 
 /**
  * A resolved config as every run prints it first: one key per line, with where each value came from when it
- * is not the default, and on --resume what the command line changed.
+ * is not the default (or, on --resume, the checkpoint), and on --resume what the command line changed.
  */
 export function formatResolved(title: string, r: Resolved<object>): string {
   const rows = Object.entries(r.config).map(([k, v]) => {
     const s = r.source[k];
     const o = r.overrides.find((x) => x.key === k);
-    const note = o ? `  <- --${r.prefix}${k} (checkpoint: ${show(o.checkpoint)})` : s === 'default' ? '' : `  (${s === 'preset' ? `preset ${r.preset}` : s})`;
+    const note = o ? `  <- --${r.prefix}${k} (checkpoint: ${show(o.checkpoint)})`
+      : s === 'preset' ? `  (preset ${r.preset})` : s === 'command' ? '  (set by the command)' : s === 'flag' ? `  (--${r.prefix}${k})` : '';
     return `  ${k.padEnd(28)} ${show(v)}${note}`;
   });
   const head = `${title}${r.preset ? ` (preset ${r.preset})` : ''}:`;
