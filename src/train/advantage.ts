@@ -5,7 +5,7 @@
  * advantage = (reward - group mean) / (std + 1e-4), std being the group's (`scale_rewards: 'group'`), the whole
  * batch's ('batch') or none at all ('none', Dr. GRPO). std is torch's default, the unbiased (n - 1) one.
  *
- * Not here: the rewards themselves (src/verify/reward.ts) and the loss (loss.ts).
+ * Not here: the rewards themselves (src/verify/reward.ts) and the loss (objectives.ts).
  */
 
 export type ScaleRewards = 'group' | 'batch' | 'none';

@@ -13,7 +13,7 @@
  * Also here: turning a dataset row into prompt / completion ids with the tokenizer's own chat template, and the
  * seeded data order (epochs of shuffled indices, resumable from a cursor).
  *
- * Not here: the forward pass (src/model) or the losses (loss.ts, sft.ts).
+ * Not here: the forward pass (src/model) or the losses (objectives.ts).
  */
 import { Rng, hash32 } from '../util/rng';
 
