@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend';
 import { Qwen2ForCausalLM } from '../src/model/qwen2';
-import { addLora, loadAdapter, mergeLora, saveAdapter } from '../src/model/lora';
+import { addLora, loadAdapter, saveAdapter } from '../src/model/lora';
 import { readHeader, readSafetensors } from '../src/model/safetensors';
 import { saveCheckpoint } from '../src/train/checkpoint';
 import { ROOT } from '../src/util/paths';
@@ -53,7 +53,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 /** Give every LoRA B a seeded non-zero value (a fresh or barely trained adapter is a no-op, which tests nothing). */
 function randomizeB(m: Qwen2ForCausalLM, seed: number): void {
   const rng = new Rng(seed);
-  for (const mod of m.lora.values()) {
+  for (const mod of m.adapter.modules.values()) {
     const n = mod.B.size;
     const b = new Float32Array(n);
     for (let i = 0; i < n; i++) b[i] = rng.normal() * 0.05;
@@ -119,7 +119,7 @@ test('export --phase grpo: the layout of a transformers checkpoint, and the weig
   const policy = await Qwen2ForCausalLM.fromPretrained(path.join(RUN, 'sft'));
   await loadAdapter(policy, ck);
   const unmerged = await logits(policy, IDS);
-  mergeLora(policy);
+  policy.adapter.merge();
   const merged = await logits(policy, IDS);
   const written = readSafetensors(path.join(out, 'model.safetensors'));
   assert.equal(written.size, policy.params.size);

@@ -30,8 +30,8 @@ import { Qwen2ForCausalLM } from '../model/qwen2';
 import { ChatTokenizer } from '../model/tokenizer';
 import { loadAdapter } from '../model/lora';
 import { latestCheckpoint } from '../train/checkpoint';
-// The one import of the training phases' helpers (mergeAndUnload may move to src/model/lora.ts).
-import { copyTokenizerFiles, mergeAndUnload } from '../train/phases';
+// The one import of the training phases' helpers (merge_and_unload is the adapter's own: model.adapter, lora.ts).
+import { copyTokenizerFiles } from '../train/phases';
 import { readSplit, toTrl, toVerl, writeTrlJsonl, writeVerlParquet } from '../serve/datasets';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -110,7 +110,8 @@ export async function loadMergedModel(r: RunModel): Promise<Qwen2ForCausalLM> {
   try {
     for (const a of r.adapters) {
       await loadAdapter(model, a);
-      mergeAndUnload(model);
+      model.adapter.mergeAndUnload();
+      model.invalidateCaches();
     }
   } catch (e) {
     model.dispose();
