@@ -118,6 +118,13 @@ export const SFT_FIELDS = {
   sft_subset_size: int(1000, 'curated SFT rows taken from train (0 = all)', nonNegative), // the "hand-checked seed set": a third of the default 3000 train rows; the rest is GRPO's pool
   /** Truncate prompt+completion to this many tokens. */
   max_length: int(192, 'truncate prompt+completion to N tokens', positive),
+  /**
+   * Evaluate every N steps (0 = never) with the caller's evaluation (the course: greedy exact match on the
+   * validation split, whose templates SFT never sees). transformers' eval_steps.
+   */
+  eval_steps: int(0, 'evaluate every N steps (0 = off; the course: exact match on the validation split)', nonNegative),
+  /** Keep the weights of the best evaluation (ties: the earlier step) instead of the last. transformers' name. */
+  load_best_model_at_end: bool(false, 'end with the weights of the best evaluation (ties: the earlier step)'),
   /** Train a LoRA adapter instead of every weight (TRL's ModelConfig.use_peft; real checkpoints). */
   use_peft: bool(false, 'train a LoRA adapter instead of every weight (real checkpoints)'),
   /** SFT's own LoRA settings (PEFT names), used with use_peft. */
@@ -173,6 +180,13 @@ export const GRPO_FIELDS = {
   reward_weights: { type: 'float_list', default: [], help: 'one weight per reward function (comma list; empty = all 1)' } as Field<number[]>,
   /** Drop groups whose completions are all exact or all not exact (no learning signal; see advantage.ts). */
   skip_zero_std_groups: bool(false, 'drop groups that are all exact or all wrong (judged on exact match)'),
+  /**
+   * DAPO's dynamic sampling: keep drawing generation batches (prompts_per_step prompts each) and keep only the
+   * groups whose exact-match outcomes differ, until the step has prompts_per_step such groups.
+   */
+  dynamic_sampling: bool(false, 'draw more prompts until the step is full of groups whose exact-match outcomes differ (DAPO)'),
+  /** dynamic_sampling: at most this many generation batches per step (verl's max_num_gen_batches). */
+  max_num_gen_batches: int(4, 'dynamic_sampling: generation batches per step at most', positive),
   /** LoRA rank, alpha and dropout for GRPO's adapter (PEFT names). */
   lora_r: int(16, 'LoRA rank', positive, { fixed_on_resume: true }),
   lora_alpha: float(32, 'LoRA alpha', positive, { fixed_on_resume: true }), // the course's LoraConfig

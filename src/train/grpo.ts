@@ -208,17 +208,17 @@ export interface PolicyUpdate {
  * [prompt | completion] loss batch, old / reference log-probs when needed, then `num_iterations` updates of
  * the clipped surrogate over micro-batches of `per_device_train_batch_size` completions.
  */
-export async function policyUpdate(s: GRPOState, ro: Rollout, sc: Scored): Promise<PolicyUpdate> {
+export async function policyUpdate(s: GRPOState, ro: Rollout, sc: Scored, o: { nothing_kept?: boolean } = {}): Promise<PolicyUpdate> {
   const { model, config: c } = s;
   const G = c.num_generations;
   const t0 = Date.now();
   const advantages = computeAdvantages(sc.rewards, G, c.scale_rewards);
-  const dropped_groups = c.skip_zero_std_groups ? zeroSignalGroups(sc.exact, G) : new Array<boolean>(ro.rows.length / G).fill(false);
+  const dropped_groups = c.skip_zero_std_groups || o.nothing_kept ? zeroSignalGroups(sc.exact, G) : new Array<boolean>(ro.rows.length / G).fill(false);
   const kept = ro.rows.flatMap((_, i) => (dropped_groups[Math.floor(i / G)] ? [] : [i]));
   const learning_rate = learningRateAt(s.step, c);
   const u: PolicyUpdate = {
     advantages, dropped_groups, learning_rate, loss: NaN, grad_norm: NaN,
-    skipped: kept.length === 0 ? 'every group had zero exact-match spread' : undefined,
+    skipped: kept.length === 0 ? (o.nothing_kept ? `no group with exact-match spread in ${c.max_num_gen_batches} generation batches` : 'every group had zero exact-match spread') : undefined,
     loss_metrics: { 'clip_ratio/low_mean': 0, 'clip_ratio/high_mean': 0, 'clip_ratio/region_mean': 0, kl: 0 },
     seconds: 0,
   };
@@ -258,24 +258,96 @@ export async function policyUpdate(s: GRPOState, ro: Rollout, sc: Scored): Promi
 
 export interface GRPOStepResult {
   metrics: GRPOMetrics;
+  /** The completions trained on (with dynamic sampling: the kept groups of every generation batch). */
   rollout: Rollout;
   scored: Scored;
   update: PolicyUpdate;
+  /** Every completion sampled in the step, kept or not (= `rollout` without dynamic sampling). */
+  sampled: { rollout: Rollout; scored: Scored };
 }
 
 /**
  * One GRPO step: `rows` (default: the next prompts_per_step prompts from the state's sampler) -> rollout ->
  * reward -> advantage -> loss -> update; advances `s.step`. Returns the step's metrics (TRL's names) with its
  * samples and scores.
+ *
+ * With `dynamic_sampling` (DAPO's), the step draws generation batches of prompts_per_step prompts until
+ * prompts_per_step groups whose exact-match outcomes differ are collected (or max_num_gen_batches were drawn),
+ * and trains on those groups only: a group that is all right or all wrong has zero advantage everywhere and
+ * would only dilute the step. Rows given explicitly are one generation batch, not filtered.
  */
 export async function grpoStep(s: GRPOState, rows?: readonly TrainRow[]): Promise<GRPOStepResult> {
   const t0 = Date.now();
-  const prompts = rows ?? s.sampler.next(grpoBatchShape(s.config).prompts_per_step);
-  const ro = await rollout(s, prompts); // 1. G sampled completions per prompt
-  const sc = scoreRollout(ro.completions, ro.rows, s.config); // 2. rewards (and exact match on the side)
-  const u = await policyUpdate(s, ro, sc); // 3-5. advantages, loss, update(s)
+  const c = s.config;
+  const G = c.num_generations;
+  const P = grpoBatchShape(c).prompts_per_step;
+  let ro: Rollout;
+  let sc: Scored;
+  let sampled: { rollout: Rollout; scored: Scored };
+  let gen_batches = 1;
+  let nothing_kept = false;
+  if (rows || !c.dynamic_sampling) {
+    ro = await rollout(s, rows ?? s.sampler.next(P)); // 1. G sampled completions per prompt
+    sc = scoreRollout(ro.completions, ro.rows, c); // 2. rewards (and exact match on the side)
+    sampled = { rollout: ro, scored: sc };
+  } else {
+    const batches: { rollout: Rollout; scored: Scored }[] = [];
+    const keptParts: { rollout: Rollout; scored: Scored }[] = [];
+    let kept = 0;
+    for (gen_batches = 0; kept < P && gen_batches < c.max_num_gen_batches; gen_batches++) {
+      const r = await rollout(s, s.sampler.next(P));
+      const q = scoreRollout(r.completions, r.rows, c);
+      batches.push({ rollout: r, scored: q });
+      const signal = zeroSignalGroups(q.exact, G).flatMap((zero, g) => (zero ? [] : [g]));
+      const take = signal.slice(0, P - kept);
+      keptParts.push(selectGroups(r, q, take, G));
+      kept += take.length;
+    }
+    sampled = concatScored(batches);
+    nothing_kept = kept === 0; // then the update is skipped (every group of `sampled` has zero spread)
+    ({ rollout: ro, scored: sc } = nothing_kept ? sampled : concatScored(keptParts));
+  }
+  const u = await policyUpdate(s, ro, sc, { nothing_kept }); // 3-5. advantages, loss, update(s)
   s.step += 1;
-  return { metrics: grpoMetrics(s.step, ro, sc, u, (Date.now() - t0) / 1000), rollout: ro, scored: sc, update: u };
+  const metrics = grpoMetrics(s.step, ro, sc, u, (Date.now() - t0) / 1000);
+  // The pool's pass rate and zero-spread share are measured over everything sampled, not just what was kept.
+  metrics.exact_match = mean(sampled.scored.exact.map(Number));
+  metrics.frac_zero_exact_spread = mean(zeroSignalGroups(sampled.scored.exact, G).map(Number));
+  metrics.num_gen_batches = gen_batches;
+  metrics.num_prompts_drawn = sampled.rollout.rows.length / G;
+  metrics.generation_seconds = sampled.rollout.seconds;
+  return { metrics, rollout: ro, scored: sc, update: u, sampled };
+}
+
+/** Groups `groups` (indices of prompts) of a scored rollout of `G` completions per prompt, in that order. */
+export function selectGroups(ro: Rollout, sc: Scored, groups: readonly number[], G: number): { rollout: Rollout; scored: Scored } {
+  const idx = groups.flatMap((g) => Array.from({ length: G }, (_, j) => g * G + j));
+  const at = <T>(xs: readonly T[]) => idx.map((i) => xs[i]);
+  return {
+    rollout: {
+      rows: at(ro.rows), prompt_ids: at(ro.prompt_ids), completion_ids: at(ro.completion_ids), completions: at(ro.completions),
+      logprobs: at(ro.logprobs), entropies: at(ro.entropies), truncated: at(ro.truncated), seconds: ro.seconds,
+    },
+    scored: { rewards: at(sc.rewards), per_func: Object.fromEntries(Object.entries(sc.per_func).map(([k, v]) => [k, at(v)])), exact: at(sc.exact) },
+  };
+}
+
+/** Scored rollouts one after the other (generation seconds add up). */
+export function concatScored(parts: readonly { rollout: Rollout; scored: Scored }[]): { rollout: Rollout; scored: Scored } {
+  const cat = <T>(f: (p: { rollout: Rollout; scored: Scored }) => readonly T[]) => parts.flatMap((p) => [...f(p)]);
+  const funcs = parts.length ? Object.keys(parts[0].scored.per_func) : [];
+  return {
+    rollout: {
+      rows: cat((p) => p.rollout.rows), prompt_ids: cat((p) => p.rollout.prompt_ids), completion_ids: cat((p) => p.rollout.completion_ids),
+      completions: cat((p) => p.rollout.completions), logprobs: cat((p) => p.rollout.logprobs), entropies: cat((p) => p.rollout.entropies),
+      truncated: cat((p) => p.rollout.truncated), seconds: parts.reduce((a, p) => a + p.rollout.seconds, 0),
+    },
+    scored: {
+      rewards: cat((p) => p.scored.rewards),
+      per_func: Object.fromEntries(funcs.map((k) => [k, cat((p) => p.scored.per_func[k])])),
+      exact: cat((p) => p.scored.exact),
+    },
+  };
 }
 
 /** A step's metrics with TRL's names. */

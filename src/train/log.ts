@@ -37,6 +37,8 @@ export interface SFTMetrics extends StepMetrics {
   phase: 'sft';
   /** Completion tokens in the step (the cross-entropy's denominator). */
   num_tokens: number;
+  /** eval_steps: the evaluation's score at this step (the course: greedy exact match on validation). */
+  eval_exact_match?: number;
 }
 
 export interface PretrainMetrics extends StepMetrics {
@@ -57,6 +59,11 @@ export interface GRPOMetrics extends StepMetrics {
   /** Share of the sampled completions that are the exact call (the course's exact match). */
   exact_match: number;
   frac_reward_zero_std: number;
+  /** Share of the step's sampled groups (all generation batches) whose completions are all exact or all not. */
+  frac_zero_exact_spread?: number;
+  /** dynamic_sampling: generation batches drawn, and prompts drawn over them (prompts_per_step each). */
+  num_gen_batches?: number;
+  num_prompts_drawn?: number;
   /** Share of groups left out of the loss by skip_zero_std_groups. */
   frac_groups_skipped: number;
   'completions/mean_length': number;

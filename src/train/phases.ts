@@ -45,15 +45,18 @@ export interface SFTPhaseResult extends SFTResult {
  */
 export async function sftPhase(o: {
   modelDir: string;
+  /** A PEFT adapter folded into the model before SFT starts (the course's control continues an SFT adapter). */
+  sft_adapter?: string | null;
   outDir?: string;
   rows: readonly TrainRow[];
   config: SFTConfig;
   progress?: boolean;
+  /** With config.eval_steps: score the model being trained (see trainSFT's `evaluate`). */
+  evaluate?: (model: Qwen2ForCausalLM, tokenizer: ChatTokenizer, parallel: DataParallel) => Promise<number>;
 }): Promise<SFTPhaseResult> {
   const c = o.config;
   const outDir = o.outDir ?? c.output_dir;
-  const tok = await ChatTokenizer.fromPretrained(o.modelDir);
-  const model = await Qwen2ForCausalLM.fromPretrained(o.modelDir);
+  const { model, tokenizer: tok } = await loadStart({ base_model: o.modelDir, sft_adapter: o.sft_adapter ?? null });
   try {
     if (c.use_peft) addLora(model, { r: c.lora_r, lora_alpha: c.lora_alpha, lora_dropout: c.lora_dropout }, c.seed);
     fs.mkdirSync(outDir, { recursive: true });
@@ -62,7 +65,8 @@ export async function sftPhase(o: {
     const dp = await DataParallel.start(model, numProcessesFor(c.num_processes));
     let r: SFTResult;
     try {
-      r = await trainSFT({ model, tokenizer: tok, rows: o.rows, config: c, log, progress: o.progress, parallel: dp });
+      const evaluate = o.evaluate;
+      r = await trainSFT({ model, tokenizer: tok, rows: o.rows, config: c, log, progress: o.progress, parallel: dp, evaluate: evaluate && ((p) => evaluate(model, tok, p)) });
     } finally {
       await dp.close();
     }

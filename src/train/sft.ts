@@ -21,6 +21,7 @@
  * Not here: the loss (objectives.ts `crossEntropyObjective`), the update (update.ts), the GRPO loop (grpo.ts),
  * evaluation (src/eval/evaluate.ts).
  */
+import * as tf from '@tensorflow/tfjs';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
 import { Rng, hash32 } from '../util/rng';
 import { Progress } from '../util/progress';
@@ -105,6 +106,11 @@ export interface SFTOptions {
   progress?: boolean;
   /** Split each micro-batch's rows over these data-parallel ranks of `model` (default: this thread; parallel.ts). */
   parallel?: DataParallel | null;
+  /**
+   * With config.eval_steps: score the model as it is now (higher is better), e.g. greedy exact match on a
+   * validation split; it may generate on `parallel` (the replicas hold the current weights).
+   */
+  evaluate?: (parallel: DataParallel) => Promise<number>;
 }
 
 export interface SFTResult {
@@ -113,6 +119,9 @@ export interface SFTResult {
   /** The last logged training loss. */
   loss: number;
   history: SFTMetrics[];
+  /** eval_steps: every evaluation [step, score]; with load_best_model_at_end the model ends at `best`'s weights. */
+  evals: [number, number][];
+  best: { step: number; score: number } | null;
 }
 
 /** Run SFT for `config.max_steps` optimizer steps over the rows (epochs reshuffled, seeded). */
@@ -129,6 +138,9 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
   const t0 = Date.now();
   let cursor = 0;
   const logged = new LoggedLoss();
+  const evals: [number, number][] = [];
+  let best: { step: number; score: number; weights: Float32Array[] } | null = null;
+  const evalDue = (step: number) => o.evaluate !== undefined && c.eval_steps > 0 && (step % c.eval_steps === 0 || step === c.max_steps);
   try {
     for (let step = 0; step < c.max_steps; step++) {
       const ts = Date.now();
@@ -146,7 +158,16 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
       const m: SFTMetrics = { phase: 'sft', step: step + 1, loss: u.loss, learning_rate: lr, grad_norm: u.grad_norm, num_tokens, step_seconds: (Date.now() - ts) / 1000 };
       const skipped = skippedMessage(u);
       if (skipped) m.skipped = skipped;
-      if ((step + 1) % c.logging_steps === 0 || step + 1 === c.max_steps || skipped) {
+      if (evalDue(step + 1)) {
+        const score = await o.evaluate!(parallel);
+        evals.push([step + 1, score]);
+        m.eval_exact_match = score;
+        // Strictly better only: on a tie the earlier (less converged) weights stay, which leaves GRPO more to do.
+        if (c.load_best_model_at_end && (best === null || score > best.score)) {
+          best = { step: step + 1, score, weights: await Promise.all(vars.map(async (v) => ((await v.data()) as Float32Array).slice())) };
+        }
+      }
+      if ((step + 1) % c.logging_steps === 0 || step + 1 === c.max_steps || skipped || m.eval_exact_match !== undefined) {
         m.loss = logged.take(u.loss);
         o.log?.append(m);
         history.push(m);
@@ -154,9 +175,19 @@ export async function trainSFT(o: SFTOptions): Promise<SFTResult> {
       o.onStep?.(m);
       bar?.update(step + 1, { loss: m.loss });
     }
+    if (best && best.step !== c.max_steps) {
+      vars.forEach((v, i) => {
+        const t = tf.tensor(best!.weights[i], v.shape);
+        v.assign(t);
+        t.dispose();
+      });
+      o.model.invalidateCaches();
+      await parallel.syncWeights();
+      console.log(`sft: load_best_model_at_end: step ${best.step} (eval ${best.score.toFixed(3)}; last ${evals[evals.length - 1][1].toFixed(3)} at step ${c.max_steps})`);
+    }
   } finally {
     opt.dispose();
   }
   const last = history.length ? history[history.length - 1].loss : NaN;
-  return { steps: c.max_steps, seconds: (Date.now() - t0) / 1000, loss: last, history };
+  return { steps: c.max_steps, seconds: (Date.now() - t0) / 1000, loss: last, history, evals, best: best && { step: best.step, score: best.score } };
 }
