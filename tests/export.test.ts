@@ -20,7 +20,8 @@ import { readHeader, readSafetensors } from '../src/model/safetensors';
 import { saveCheckpoint } from '../src/train/checkpoint';
 import { ROOT } from '../src/util/paths';
 import { Rng } from '../src/util/rng';
-import { exportModel, loadMergedModel, resolveRunModel } from '../src/cli/export';
+import { exportModel } from '../src/cli/export';
+import { loadMergedModel, resolveRunModel } from '../src/train/runs';
 import { labelOf } from '../src/serve/wire';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'export-test-'));

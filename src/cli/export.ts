@@ -16,6 +16,7 @@
  *   --phase grpo (default)  the newest `grpo/checkpoint-<step>`: its start (trainer_state.json extra.start: the
  *                           base model, plus the SFT adapter for a real checkpoint) with the GRPO adapter folded in
  *   --phase sft             `sft/`: a full model (tiny) as it is, or base + the SFT adapter (a real checkpoint)
+ *   --phase control         `control/`: the same, for the course's control run (src/train/runs.ts)
  * The export is checked by loading it back with this project's loader.
  *
  * What it is not: a converter to other dtypes (bf16) or a Hub uploader.
@@ -28,15 +29,14 @@ import { resolveUserPath } from '../util/paths';
 import { initBackend } from '../model/backend';
 import { Qwen2ForCausalLM } from '../model/qwen2';
 import { ChatTokenizer } from '../model/tokenizer';
-import { loadAdapter } from '../model/lora';
-import { latestCheckpoint } from '../train/checkpoint';
 // The one import of the training phases' helpers (merge_and_unload is the adapter's own: model.adapter, lora.ts).
 import { copyTokenizerFiles } from '../train/phases';
+import { has, loadMergedModel, readJson, resolveRunModel, type RunModel, type RunPhase, RUN_PHASES } from '../train/runs';
 import { readSplit, toTrl, toVerl, writeTrlJsonl, writeVerlParquet } from '../serve/datasets';
 
 const FLAGS: Record<string, FlagSpec> = {
   run: { type: 'string', help: 'a course run folder (outputs/<run>, or what `course --out` wrote), or its sft/ or grpo/ folder (required)' },
-  phase: { type: 'string', help: 'which model: the GRPO policy (SFT + the last GRPO adapter) or the SFT model', choices: ['grpo', 'sft'], default: 'grpo' },
+  phase: { type: 'string', help: 'which model: the GRPO policy (SFT + the last GRPO adapter), the SFT model, or the control (SFT continued on the pool\'s gold calls)', choices: [...RUN_PHASES], default: 'grpo' },
   out: { type: 'string', help: 'the Hugging Face folder to write (required; must not hold a model already unless --overwrite)' },
   data: { type: 'bool', help: 'also write the splits as TRL JSONL and verl parquet under OUT/data/', default: false },
   data_dir: { type: 'string', help: 'where the splits are (default: RUN/data)' },
@@ -47,78 +47,9 @@ const FLAGS: Record<string, FlagSpec> = {
 
 export const help = `Export a run's model (adapter merged) as a Hugging Face checkpoint folder, and with --data its splits for TRL / OpenRLHF (JSONL) and verl (parquet).
 
-usage: npx tsx src/run.ts export --run DIR [--phase grpo|sft] --out DIR [--data]
+usage: npx tsx src/run.ts export --run DIR [--phase grpo|sft|control] --out DIR [--data]
 
 ${flagsHelp(FLAGS)}`;
-
-/** Where a run's model comes from: a base model folder and the adapters to fold into it, in order. */
-export interface RunModel {
-  phase: 'sft' | 'grpo';
-  base_model: string;
-  adapters: string[];
-  /** The folder whose tokenizer files go with the model (the base model's). */
-  tokenizer_dir: string;
-}
-
-const has = (dir: string, f: string) => fs.existsSync(path.join(dir, f));
-
-function readJson(file: string): Record<string, unknown> {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${file}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
-/** The base an adapter folder was trained on (adapter_config.json's base_model_name_or_path), checked to exist. */
-function adapterBase(dir: string): string {
-  const file = path.join(dir, 'adapter_config.json');
-  const base = readJson(file).base_model_name_or_path;
-  if (typeof base !== 'string' || !has(base, 'config.json')) {
-    throw new Error(`${file}: base_model_name_or_path ${JSON.stringify(base)} is not a model folder on this machine`);
-  }
-  return base;
-}
-
-/** Resolve `--run DIR --phase P` to a base model and adapters (see the file comment). Errors name the folder. */
-export function resolveRunModel(run: string, phase: 'sft' | 'grpo'): RunModel {
-  if (!fs.existsSync(run)) throw new Error(`--run ${run}: no such folder`);
-  if (phase === 'grpo') {
-    const dir = fs.existsSync(path.join(run, 'grpo')) ? path.join(run, 'grpo') : run;
-    const ck = latestCheckpoint(dir);
-    if (!ck) throw new Error(`${dir}: no complete checkpoint-<step> folder (did GRPO run? for the SFT model use --phase sft)`);
-    const state = readJson(path.join(ck, 'trainer_state.json'));
-    const start = (state.extra as { start?: { base_model?: unknown; sft_adapter?: unknown } } | undefined)?.start;
-    const base = typeof start?.base_model === 'string' ? start.base_model : adapterBase(ck);
-    if (!has(base, 'config.json')) throw new Error(`${path.join(ck, 'trainer_state.json')}: the GRPO start ${base} is not a model folder on this machine`);
-    const sft = typeof start?.sft_adapter === 'string' ? start.sft_adapter : null;
-    if (sft && !has(sft, 'adapter_config.json')) throw new Error(`${path.join(ck, 'trainer_state.json')}: the SFT adapter ${sft} is missing`);
-    return { phase, base_model: base, adapters: sft ? [sft, ck] : [ck], tokenizer_dir: base };
-  }
-  const dir = fs.existsSync(path.join(run, 'sft')) ? path.join(run, 'sft') : run;
-  if (has(dir, 'config.json') && has(dir, 'model.safetensors')) return { phase, base_model: dir, adapters: [], tokenizer_dir: dir };
-  if (has(dir, 'adapter_config.json')) {
-    const base = adapterBase(dir);
-    return { phase, base_model: base, adapters: [dir], tokenizer_dir: base };
-  }
-  throw new Error(`${dir}: neither a model (config.json + model.safetensors) nor a PEFT adapter (adapter_config.json)`);
-}
-
-/** Load a run's model with every adapter folded in (a plain Qwen2 model; the caller disposes it). */
-export async function loadMergedModel(r: RunModel): Promise<Qwen2ForCausalLM> {
-  const model = await Qwen2ForCausalLM.fromPretrained(r.base_model);
-  try {
-    for (const a of r.adapters) {
-      await loadAdapter(model, a);
-      model.adapter.mergeAndUnload();
-      model.invalidateCaches();
-    }
-  } catch (e) {
-    model.dispose();
-    throw e;
-  }
-  return model;
-}
 
 const MODEL_FILES = ['config.json', 'model.safetensors', 'model.safetensors.index.json', 'generation_config.json'];
 
@@ -179,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   if (f.model && has(out, 'model.safetensors') && !f.overwrite) throw new ArgError(`--out ${out} already holds a model (pass --overwrite to replace it)`);
 
   if (f.model) {
-    const r = resolveRunModel(run, f.phase as 'sft' | 'grpo');
+    const r = resolveRunModel(run, f.phase as RunPhase);
     console.log(`export: ${r.phase} model = ${r.base_model}${r.adapters.map((a) => ` + ${a}`).join('')} (merged)`);
     await initBackend(f.backend as string);
     const files = await exportModel(r, out);

@@ -73,6 +73,8 @@ export async function sftPhase(o: {
     if (!(await allFinite(model.trainableVariables()))) throw new Error('SFT produced non-finite weights; nothing saved');
     if (c.use_peft) {
       await saveAdapter(model, outDir, path.resolve(o.modelDir));
+      // An adapter trained on base + another adapter only loads with that one folded in first (src/train/runs.ts).
+      if (o.sft_adapter) writeJson(path.join(outDir, 'start.json'), { base_model: path.resolve(o.modelDir), sft_adapter: path.resolve(o.sft_adapter) });
       return { ...r, kind: 'lora', outDir };
     }
     await model.savePretrained(outDir);
