@@ -108,3 +108,20 @@ test('qwen2: dropping finished rows (KV cache gathered) changes nothing in the o
   a.logprobs.forEach((r, i) => r.forEach((x, j) => assert.ok(Math.abs(x - b.logprobs[i][j]) < 1e-4)));
   if (a.finish_reasons.includes('length')) assert.ok(Math.min(...b.forward_rows) < PROMPTS.length, `${b.forward_rows}`);
 });
+
+test('qwen2: repeated prompts are prefilled once (GRPO groups); outputs equal prefilling every row', async () => {
+  // 4 distinct prompts x 3 completions each, groups interleaved with a left-padded batch, one stream per row.
+  const prompts = [...PROMPTS, ...PROMPTS, ...PROMPTS];
+  const streams = () => prompts.map((_, i) => new Rng(100 + i));
+  const o = { pad_token_id: PAD, max_new_tokens: 8, temperature: 1.1, stop_token_ids: [63] };
+  const each = await generate(model, prompts, { ...o, rngs: streams(), share_prompts: false });
+  const once = await generate(model, prompts, { ...o, rngs: streams() });
+  assert.equal(each.forward_rows[0], prompts.length);
+  assert.equal(once.forward_rows[0], PROMPTS.length);
+  assert.deepEqual(once.sequences, each.sequences);
+  assert.deepEqual(once.logprobs, each.logprobs); // the prompt's rows are computed the same way: bit for bit
+  assert.deepEqual(once.entropies, each.entropies);
+  const n = tf.memory().numTensors;
+  await generate(model, prompts, { ...o, rngs: streams() });
+  assert.equal(tf.memory().numTensors, n);
+});

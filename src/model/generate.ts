@@ -9,7 +9,9 @@
  * How one call runs:
  *   1. Left-pad the prompts to the longest (pad id, attention_mask 0) and give each row its own position ids
  *      (0 at its first real token), so a short prompt sees the same positions it would see alone.
- *   2. Prefill: ONE forward over [B, P] fills the cache; only the last position's logits are read back.
+ *   2. Prefill: ONE forward over the DISTINCT prompts [U, P] fills the cache (U = B / num_generations in
+ *      GRPO: identical prompts are detected by their ids), whose rows are then copied to the B rows (one
+ *      gather); only the last position's logits are read back.
  *   3. Decode: each step feeds only the B new tokens ([B, 1]) with the cache, so a new token never re-runs
  *      the prompt. Per step there is exactly one device -> JS sync point: reading the [B, V] last-position
  *      logits, after which the rows are sampled in JS (src/model/sampling.ts) with the seeded Rng.
@@ -73,6 +75,12 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
    * stopped early stop costing compute. Outputs are the same either way. Default true.
    */
   compact_finished?: boolean;
+  /**
+   * Prefill each distinct prompt once and give the rows that repeat it (GRPO's `num_generations` completions
+   * of one prompt) copies of its KV cache and last-position logits. Outputs are the same either way (each row
+   * still samples from its own stream). Default true.
+   */
+  share_prompts?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length';
@@ -91,7 +99,7 @@ export interface GenerateOutput {
   finish_reasons: FinishReason[];
   /** Sequence lengths passed to `forward`, in call order (prefill P, then 1 per decode step): a cost trace. */
   forward_lengths: number[];
-  /** Batch rows passed to `forward`, in call order (shrinks as finished rows are dropped). */
+  /** Batch rows passed to `forward`, in call order: the prefill runs on the distinct prompts, then every row (fewer as finished rows are dropped). */
   forward_rows: number[];
 }
 
@@ -138,6 +146,21 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
     forward_rows: [],
   };
   const done = new Array<boolean>(B).fill(false);
+  // Distinct prompts: uniq[u] = the first row with prompt u; slotOf[b] = u. Only the prefill uses them.
+  const uniq: number[] = [];
+  const slotOf: number[] = [];
+  {
+    const seen = new Map<string, number>();
+    prompts.forEach((p, b) => {
+      const k = p.join(',');
+      let u = seen.get(k);
+      if (u === undefined || opts.share_prompts === false || !useCache) {
+        u = uniq.push(b) - 1;
+        seen.set(k, u);
+      }
+      slotOf.push(u);
+    });
+  }
 
   let cache: KV | undefined;
   let scratch: Float64Array | undefined;
@@ -151,22 +174,30 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
   try {
     // Prefill (or, without a cache, the full sequence every step). Returns the [live, V] last-position logits.
     const step = (first: boolean): tf.Tensor2D => {
-      const n = live.length;
+      // The prefill runs on one row per distinct prompt (`feed`), then fans out to the live rows.
+      const feed = first && uniq.length < live.length ? uniq : live;
+      const n = feed.length;
       const S = rows[live[0]].length;
       const T = first || !useCache ? S : 1;
       out.forward_lengths.push(T);
       out.forward_rows.push(n);
       return tf.tidy(() => {
-        const ids = tf.tensor2d(live.map((b) => rows[b].slice(S - T)), [n, T], 'int32');
-        const am = tf.tensor2d(live.map((b) => mask[b]), [n, S], 'int32');
-        const pid = tf.tensor2d(live.map((b) => pos[b].slice(S - T)), [n, T], 'int32');
+        const ids = tf.tensor2d(feed.map((b) => rows[b].slice(S - T)), [n, T], 'int32');
+        const am = tf.tensor2d(feed.map((b) => mask[b]), [n, S], 'int32');
+        const pid = tf.tensor2d(feed.map((b) => pos[b].slice(S - T)), [n, T], 'int32');
         const fwd = { past_key_values: useCache ? cache : undefined, attention_mask: am, position_ids: pid, use_cache: useCache };
         // Prefill keeps the last position's logits only (the [n, T, V] logits would cost a head product per prompt
         // token: ~12-18% of the prefill for the bench configs).
         const res = model.forward(ids, T > 1 ? { ...fwd, logits_to_keep: 1 } : fwd);
         const [, Tl, V] = res.logits.shape;
-        const logits = (Tl === 1 ? res.logits.reshape([n, V]) : res.logits.slice([0, Tl - 1, 0], [n, 1, V]).reshape([n, V])) as tf.Tensor2D; // [n, V]
-        const next = res.past_key_values;
+        let logits = (Tl === 1 ? res.logits.reshape([n, V]) : res.logits.slice([0, Tl - 1, 0], [n, 1, V]).reshape([n, V])) as tf.Tensor2D; // [n, V]
+        let next = res.past_key_values;
+        if (feed !== live) {
+          // [U, ...] -> [live, ...]: each row gets its prompt's cache rows and logits (copies, one gather each).
+          const idx = tf.tensor1d(live.map((b) => slotOf[b]), 'int32');
+          logits = tf.gather(logits, idx);
+          next = mapTensors(next, (t) => (t.shape[0] === n ? tf.gather(t, idx) : t)) as KV;
+        }
         if (useCache) {
           keepAll(next);
           if (cache !== undefined) disposeReplaced(cache, next);
