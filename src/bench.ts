@@ -16,7 +16,8 @@
  *     tokens/s ratio: < 1 = slower). Ratios compare the best step and the best generation run of each side
  *     (`--repeat N` runs of each): on a shared machine other work only ever slows a run down. Wall times;
  *     our process CPU time is printed too (`cpuMs*`), and the load average at start.
- * What it is not: a profiler, nor a correctness test (tests/ do that).
+ * `--profile` prints instead a per-kernel breakdown of generation and of one training step at the course's
+ * shapes (src/bench_profile.ts). What it is not: a correctness test (tests/ do that).
  *
  * `--preset qwen2.5-0.5b` (Qwen2.5-0.5B shapes, LoRA r=16, 8 prompts x 8 generations x 256 new tokens) is
  * the GPU path of issue 5; on wasm it is far too slow and only runs when asked by name.
@@ -51,6 +52,7 @@ const FLAGS: Record<string, FlagSpec> = {
   verifier: { type: 'bool', help: 'time the verifier too (src/verify/bench.ts)', default: true },
   service: { type: 'bool', help: 'time the reward service (`serve` under load, src/serve/bench.ts) next to the in-process verifier', default: true },
   micro_batches: { type: 'int', help: 'training micro-batches per step (0 = preset default; keeps the wasm heap < 4 GiB)', default: 0 },
+  profile: { type: 'bool', help: 'instead of the presets: a per-kernel breakdown of generation and one training step at the course\'s shapes (src/bench_profile.ts)', default: false },
   num_processes: { type: 'int', help: 'data-parallel worker threads incl. this one, wasm only (0 = one per core, max 4; 1 = the single-thread numbers)', default: 0 },
 };
 
@@ -255,6 +257,12 @@ export async function runBench(argv: string[]): Promise<Record<string, unknown>>
     // Other processes on the machine skew wall times (ours and torch's alike): judge the numbers by this.
     loadavg_at_start: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
+  if (f.profile) {
+    if (backend !== 'wasm') throw new ArgError('--profile times wasm kernels: use --backend wasm');
+    const { profileCourseShapes } = await import('./bench_profile');
+    out.profile = await profileCourseShapes();
+    return out;
+  }
   if (f.verifier) out.verifier = benchVerifier(); // completions scored per second, per reward mode
   if (f.service) out.service = await benchService(); // the same verifier behind HTTP, under load
   const names = f.preset === 'all' ? ['a', 'b'] : f.preset === 'none' ? [] : [f.preset as string];

@@ -65,7 +65,7 @@ test('per-prompt path: grouped rows (GRPO) give plain per_token_logps values and
   const model = Qwen2ForCausalLM.random(CONFIG, 3);
   addLora(model, { r: 4, lora_alpha: 8 }, 1);
   const r = new Rng(2);
-  for (const m of model.lora.values()) m.B.assign(tf.tensor(Array.from({ length: m.B.size }, () => r.normal() * 0.3), m.B.shape));
+  for (const m of model.adapter.modules.values()) m.B.assign(tf.tensor(Array.from({ length: m.B.size }, () => r.normal() * 0.3), m.B.shape));
   const b = groupedBatch(new Rng(4));
   const d = distinctPrompts(b);
   assert.equal(d.prompts.length, 3);

@@ -323,3 +323,26 @@ test('no tensor leaks: numTensors is the same after repeated forward + cache + t
   opt.dispose();
   m.dispose();
 });
+
+test('LoRA: the cached effective weights (W + s B A) follow every change of A and B', async () => {
+  const m = Qwen2ForCausalLM.random(CFG, 20);
+  addLora(m, { r: 4, lora_alpha: 8 }, 21);
+  const ids = randomIds(2, 7, CFG.vocab_size, 22);
+  for (let k = 0; k < 3; k++) {
+    perturbB(m, 30 + k); // a new B (and, from k = 1, a new A): as an optimizer step assigns them
+    if (k > 0) for (const l of m.adapter.modules.values()) l.A.assign(tf.mul(l.A, 1.5));
+    const got = m.forward(ids, { use_cache: false }).logits;
+    // a fresh model with the same weights has no cache history
+    const fresh = Qwen2ForCausalLM.random(CFG, 20);
+    addLora(fresh, { r: 4, lora_alpha: 8 }, 21);
+    for (const [p, l] of m.adapter.modules) {
+      fresh.adapter.modules.get(p)!.A.assign(l.A);
+      fresh.adapter.modules.get(p)!.B.assign(l.B);
+    }
+    const want = fresh.forward(ids, { use_cache: false }).logits;
+    assert.ok((await maxRel(got, want)) < 1e-6, `after change ${k}`);
+    tf.dispose([got, want]);
+    fresh.dispose();
+  }
+  m.dispose();
+});

@@ -16,7 +16,8 @@
  *      the prompt. Per step there is exactly one device -> JS sync point: reading the [B, V] last-position
  *      logits, after which the rows are sampled in JS (src/model/sampling.ts) with the seeded Rng.
  *   4. A row that samples a stop token is finished: it emits `pad_token_id` from then on (mask 0, log-prob 0).
- *      Once finished rows are a quarter of the batch they are dropped from it (one gather of the cache), so
+ *      Finished rows are dropped from the batch (the fused decode step moves cache rows in place, at once;
+ *      through `forward`, once they are a quarter of the batch, by one gather of the cache), so
  *      they stop costing compute; the loop ends as soon as every row is finished or `max_new_tokens` is reached.
  * LoRA: if the model carries an active, unmerged adapter, it is merged into the base weights for the duration
  * of the call (one product per projection instead of three) and unmerged afterwards, also on error.
@@ -41,6 +42,23 @@ export interface CausalLM<KV = unknown> {
     opts?: { past_key_values?: KV; attention_mask?: tf.Tensor2D; position_ids?: tf.Tensor2D; use_cache?: boolean; logits_to_keep?: number },
   ): { logits: tf.Tensor3D; past_key_values: KV };
   readonly adapter?: Pick<LoraAdapter, 'state' | 'merge' | 'unmerge'>;
+  /**
+   * Optional fast path for the decode steps: a fused step for `rows` rows and `capacity` cache columns, or
+   * undefined where the model has none (generate then decodes through `forward`). Qwen2ForCausalLM has one on
+   * wasm with no unmerged adapter (src/model/decode.ts).
+   */
+  fusedDecoder?(rows: number, capacity: number): FusedDecodeStep<KV> | undefined;
+}
+
+/** A model's fused decode step (see CausalLM.fusedDecoder); it owns its buffers until dispose(). */
+export interface FusedDecodeStep<KV = unknown> {
+  /** Fill the cache from the prefill's: row slot i from cache row source[i]; starts[i] = its first real column. */
+  load(cache: KV, source: readonly number[], starts: readonly number[]): void;
+  /** One token per live row slot at the given positions -> next-token logits [rows, V], row-major. */
+  step(tokens: readonly number[], positions: readonly number[]): Float32Array;
+  /** Keep row slots `keep` (ascending) as the live rows. */
+  compact(keep: readonly number[]): void;
+  dispose(): void;
 }
 
 
@@ -71,10 +89,17 @@ export interface GenerateOptions extends Partial<SamplingOptions> {
    */
   merge_lora?: boolean;
   /**
-   * Drop finished rows from the batch (and their cache rows) once they are a quarter of it, so rows that
+   * Drop finished rows from the batch (and their cache rows): at once with the fused decode step, else once
+   * they are a quarter of it, so rows that
    * stopped early stop costing compute. Outputs are the same either way. Default true.
    */
   compact_finished?: boolean;
+  /**
+   * Decode steps through the fused wasm step (src/model/decode.ts: a few calls per layer, the KV cache written
+   * in place) when the model is a Qwen2ForCausalLM on wasm with no unmerged adapter; else through `forward`.
+   * Same outputs up to float rounding. Default true.
+   */
+  fused_decode?: boolean;
   /**
    * Prefill each distinct prompt once and give the rows that repeat it (GRPO's `num_generations` completions
    * of one prompt) copies of its KV cache and last-position logits. Outputs are the same either way (each row
@@ -171,6 +196,8 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
   const adapter = model.adapter;
   const merge = opts.merge_lora !== false && adapter !== undefined && adapter.state === 'active';
   if (merge) adapter.merge();
+  // The model's fused decode step, when it has one here (made after the merge: it reads the weights as they are).
+  let decoder: FusedDecodeStep<KV> | undefined;
   try {
     // Prefill (or, without a cache, the full sequence every step). Returns the [live, V] last-position logits.
     const step = (first: boolean): tf.Tensor2D => {
@@ -193,10 +220,11 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
         let logits = (Tl === 1 ? res.logits.reshape([n, V]) : res.logits.slice([0, Tl - 1, 0], [n, 1, V]).reshape([n, V])) as tf.Tensor2D; // [n, V]
         let next = res.past_key_values;
         if (feed !== live) {
-          // [U, ...] -> [live, ...]: each row gets its prompt's cache rows and logits (copies, one gather each).
+          // [U, ...] -> [live, ...]: each row gets its prompt's logits and cache rows (copies, one gather each;
+          // the fused decoder copies the cache rows itself).
           const idx = tf.tensor1d(live.map((b) => slotOf[b]), 'int32');
           logits = tf.gather(logits, idx);
-          next = mapTensors(next, (t) => (t.shape[0] === n ? tf.gather(t, idx) : t)) as KV;
+          if (!decoder) next = mapTensors(next, (t) => (t.shape[0] === n ? tf.gather(t, idx) : t)) as KV;
         }
         if (useCache) {
           keepAll(next);
@@ -207,12 +235,24 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
       });
     };
 
-    let last = step(true);
+    if (useCache && opts.fused_decode !== false && opts.max_new_tokens > 1) decoder = model.fusedDecoder?.(B, P + opts.max_new_tokens);
+    let last: tf.Tensor2D | Float32Array = step(true);
+    const V = (last as tf.Tensor2D).shape[1];
+    if (decoder) {
+      // Hand the prefill's cache ([U or live rows, ...]) to the fused decoder, fanned out to the live rows.
+      const fromU = uniq.length < live.length;
+      decoder.load(cache as KV, live.map((b, i) => (fromU ? slotOf[b] : i)), live.map((b) => P - prompts[b].length));
+      tf.dispose(tensorsIn(cache));
+      cache = undefined;
+    }
     for (let s = 0; s < opts.max_new_tokens; s++) {
-      const V = last.shape[1];
-      // The one sync point per step: [live, V] floats from the backend to JS.
-      const buf = (await last.data()) as Float32Array;
-      last.dispose();
+      // The one sync point per step: [live, V] floats from the backend to JS (the fused step returns them).
+      let buf: Float32Array;
+      if (last instanceof Float32Array) buf = last;
+      else {
+        buf = (await last.data()) as Float32Array;
+        last.dispose();
+      }
       if (o.do_sample && (!scratch || scratch.length < V)) scratch = new Float64Array(V);
       const slot = new Map(live.map((b, i) => [b, i]));
       for (let b = 0; b < B; b++) {
@@ -239,11 +279,13 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
         pos[b].push(pos[b][pos[b].length - 1] + 1);
       }
       if (s === opts.max_new_tokens - 1 || done.every((d) => d)) break;
-      // Drop finished rows from the batch once a quarter of it is dead weight: one gather of the cache
+      // Drop finished rows from the batch: the fused step moves cache rows in place (a memmove a row), so at once;
+      // through forward, once a quarter of the batch is dead weight: one gather of the cache
       // (a copy of it) buys every later step a smaller batch.
       const still = live.filter((b) => !done[b]);
-      if (compact && still.length <= 0.75 * live.length) {
-        if (useCache && cache !== undefined) {
+      if (compact && still.length < live.length && (decoder || still.length <= 0.75 * live.length)) {
+        if (decoder) decoder.compact(still.map((b) => slot.get(b)!));
+        else if (useCache && cache !== undefined) {
           const idx = still.map((b) => slot.get(b)!);
           const rowsBefore = live.length;
           const old: KV = cache;
@@ -254,9 +296,14 @@ export async function generate<KV>(model: CausalLM<KV>, prompts: readonly (reado
         }
         live = still;
       }
-      last = step(false);
+      if (decoder) {
+        out.forward_lengths.push(1);
+        out.forward_rows.push(live.length);
+        last = decoder.step(live.map((b) => rows[b][rows[b].length - 1]), live.map((b) => pos[b][pos[b].length - 1]));
+      } else last = step(false);
     }
   } finally {
+    decoder?.dispose();
     if (cache !== undefined) tf.dispose(tensorsIn(cache));
     if (merge) adapter.unmerge();
   }

@@ -13,6 +13,7 @@
  * The ops are backend-neutral (they only call tf.*); only the kernel registrations are wasm-specific.
  */
 import * as tf from '@tensorflow/tfjs';
+import { simdKernels, simdUsable, type WasmMemory } from './simd';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Kernels registered on the wasm backend.
@@ -27,7 +28,6 @@ interface WasmBackendLike {
 
 let registered = false;
 const SLICED_MATMUL = 'TcgSlicedMatMul';
-let wasmBatchMatMul: ((...args: unknown[]) => void) | undefined;
 
 /** Copy x[begin : begin + size] into a new heap tensor, one memmove per contiguous innermost run. */
 function heapSlice(be: WasmBackendLike, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
@@ -143,47 +143,22 @@ export function registerWasmKernels(): void {
       return outs;
     },
   });
-  // SlicedMatMul: a [n, m, k] x b [n, k, p] as n plain 2-D XNNPACK products on views into the heap (no unstack,
-  // no stack, no per-slice tfjs op). Each view is registered with the C++ side under a fresh id and released
-  // right after, so XNNPACK's operator cache (keyed by the id of b) never sees a stale view.
+  // SlicedMatMul: a [n, m, k] x b [n, k, p] (or b [1, k, p] shared) in one call of the SIMD `gemm` of
+  // src/model/wasm/decode.wat, on the heap in place: 4 x 8 register blocks, no packing. Measured against the
+  // previous form (n 2-D XNNPACK products on views, each creating and packing an operator) on the attention
+  // shapes of training: 1.4-3x faster, bit-identical (docs/benchmarks.md).
   tf.registerKernel({
     kernelName: SLICED_MATMUL,
     backendName: 'wasm',
     kernelFunc: ({ inputs, backend }) => {
-      const be = backend as unknown as WasmBackendLike & {
-        dataIdNextNumber: number;
-        wasm: {
-          cwrap: (n: string, r: null, a: string[]) => (...args: unknown[]) => void;
-          tfjs: { registerTensor(id: number, size: number, off: number): void; disposeData(id: number): void };
-        };
-      };
+      const be = backend as unknown as WasmBackendLike & { wasm: { asm: { memory: WasmMemory } } };
       const a = inputs.a as tf.TensorInfo;
       const b = inputs.b as tf.TensorInfo;
       const [n, m, k] = a.shape;
       const p = b.shape[2];
-      if (!wasmBatchMatMul) {
-        wasmBatchMatMul = be.wasm.cwrap('BatchMatMul', null, ['number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number']);
-      }
       const out = be.makeOutput([n, m, p], 'float32');
-      const aOff = be.dataIdMap.get(a.dataId).memoryOffset;
-      const bOff = be.dataIdMap.get(b.dataId).memoryOffset;
-      const oOff = be.dataIdMap.get(out.dataId).memoryOffset;
-      const aShape = new Uint8Array(new Int32Array([1, m, k]).buffer);
-      const bShape = new Uint8Array(new Int32Array([1, k, p]).buffer);
-      const bStep = b.shape[0] === 1 ? 0 : k * p * 4;
-      const t = be.wasm.tfjs;
-      for (let i = 0; i < n; i++) {
-        const ia = be.dataIdNextNumber++;
-        const ib = be.dataIdNextNumber++;
-        const io = be.dataIdNextNumber++;
-        t.registerTensor(ia, m * k, aOff + i * m * k * 4);
-        t.registerTensor(ib, k * p, bOff + i * bStep);
-        t.registerTensor(io, m * p, oOff + i * m * p * 4);
-        wasmBatchMatMul(ia, aShape, 3, ib, bShape, 3, false, false, io);
-        t.disposeData(ia);
-        t.disposeData(ib);
-        t.disposeData(io);
-      }
+      const off = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
+      simdKernels(be.wasm.asm.memory).gemm(off(a), off(b), off(out), n, m, k, p, b.shape[0] === 1 ? 0 : k * p * 4);
       return out;
     },
   });
@@ -313,25 +288,28 @@ function custom<T extends tf.Tensor>(f: (...args: any[]) => { value: T; gradFunc
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * a [N, M, K] @ b [N, K, P] -> [N, M, P]. On wasm, when the slices are big enough, as N plain 2-D XNNPACK
- * products (the SlicedMatMul kernel above); else one batched matMul (scalar on wasm, fine for small slices).
+ * a [N, M, K] @ b [N, K, P] -> [N, M, P]. On wasm, one SIMD call over all slices (the SlicedMatMul kernel
+ * above; tfjs's own batched matMul is a scalar loop there); a single big slice as one 2-D XNNPACK product.
  * No gradient: used inside the custom-gradient ops only.
  */
 export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const [n, m, k] = a.shape;
   const p = b.shape[2];
-  if (n === 1) return tf.matMul(a.reshape([m, k]), b.reshape([k, p])).reshape([1, m, p]);
-  // Thin slices (e.g. one new token per step while sampling) go batched: per-call overhead would dominate.
-  if (m < 8 || m * k * p < 16384 || tf.getBackend() !== 'wasm') return tf.matMul(a, b);
+  if (n === 1 && m * k * p >= 16384) return tf.matMul(a.reshape([m, k]), b.reshape([k, p])).reshape([1, m, p]);
+  if (!slicedMatMulHere()) return tf.matMul(a, b);
   return tf.engine().runKernel(SLICED_MATMUL, { a, b }, {}) as tf.Tensor3D;
 }
 
-/** a [N, M, K] @ b[N, P, K]^T -> [N, M, P]; batched with transposeB when thin (cheaper than transposing b). */
+/** a [N, M, K] @ b[N, P, K]^T -> [N, M, P]: b transposed (a memory pass), then bmm; batched matMul elsewhere. */
 export function bmmT(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  const [, m, k] = a.shape;
-  const p = b.shape[1];
-  if (m < 8 || m * k * p < 16384 || tf.getBackend() !== 'wasm') return tf.matMul(a, b, false, true);
+  if (!slicedMatMulHere()) return tf.matMul(a, b, false, true);
   return bmm(a, t3(b));
+}
+
+/** The SIMD SlicedMatMul runs here: wasm backend, single-threaded build (its memory is not shared). */
+function slicedMatMulHere(): boolean {
+  if (tf.getBackend() !== 'wasm') return false;
+  return simdUsable((tf.backend() as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory);
 }
 
 /** Swap the last two axes of a rank-3 tensor. */

@@ -3,6 +3,7 @@
  * (`model.layers.3.self_attn.q_proj`, weight [out, in]). The model (qwen2.ts) and its adapters (lora.ts) both
  * address weights by these paths; they live here so neither has to import the other for them.
  *
+ * Also the RoPE tables (qwen2.ts and the fused decode step, decode.ts, build the same ones).
  * Not here: the config itself (config.ts) or the full list of checkpoint tensors (qwen2.ts `weightShapes`).
  */
 import { headDim, type Qwen2Config } from './config';
@@ -35,4 +36,22 @@ export function projectionShape(c: Qwen2Config, p: Projection): [number, number]
     case 'down_proj':
       return [c.intermediate_size, d];
   }
+}
+
+/** RoPE tables cos / sin [max_position_embeddings, head_dim], HF layout emb = cat(freqs, freqs). */
+export function ropeTables(config: Qwen2Config): { cos: Float32Array; sin: Float32Array } {
+  const hd = headDim(config);
+  const half = hd / 2;
+  const P = config.max_position_embeddings;
+  const cos = new Float32Array(P * hd);
+  const sin = new Float32Array(P * hd);
+  for (let p = 0; p < P; p++) {
+    for (let i = 0; i < half; i++) {
+      const invFreq = 1 / Math.pow(config.rope_theta, (2 * i) / hd);
+      const a = p * invFreq;
+      cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(a);
+      sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(a);
+    }
+  }
+  return { cos, sin };
 }

@@ -11,9 +11,9 @@
  *
  * Ownership: `forward` returns new tensors (logits and the new cache); the caller disposes them, and disposes
  * the cache it passed in once it no longer needs it (`disposeCache`). Weights are tf.Variables owned by the model.
- * The model also keeps derived copies of FROZEN weights (W^T per projection, concatenated q|k|v and gate|up for
- * sampling), built on first use and rebuilt when a variable's data changes; they count in tf.memory() and cost
- * up to ~2x the frozen weights' memory. `invalidateCaches()` frees them; `dispose()` frees everything.
+ * The model also keeps derived copies of FROZEN weights (W^T per projection, concatenated q|k|v and gate|up, with
+ * an active adapter's s B A folded in while LoRA trains), built on first use and rebuilt when a variable's data
+ * changes; they count in tf.memory() and cost up to ~2x the frozen weights' memory. `invalidateCaches()` frees them; `dispose()` frees everything.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'node:fs';
@@ -21,7 +21,8 @@ import * as path from 'node:path';
 import { Qwen2Config, headDim, loadConfig, saveConfig, validateConfig } from './config';
 import { RawTensor, readCheckpointWeights, takeTensor, writeSafetensors } from './safetensors';
 import { FusedFrozen, LinearParams, attention, embedding, headLogprobs, linear, linearGroup, rmsNorm, rope, swiglu } from './kernels';
-import { PROJECTIONS, projectionPath, projectionShape } from './layout';
+import { PROJECTIONS, projectionPath, projectionShape, ropeTables } from './layout';
+import { FusedDecoder } from './decode';
 import { LoraAdapter } from './lora';
 import { Rng } from '../util/rng';
 
@@ -92,7 +93,7 @@ export class Qwen2ForCausalLM {
 
   /** Pre-transposed frozen weights, [in, out], keyed by name; invalidated when the variable's data changes. */
   private transposed = new Map<string, { dataId: object; t: tf.Tensor2D }>();
-  /** Concatenated frozen q|k|v and gate|up weights, keyed by module paths; invalidated like `transposed`. */
+  /** Effective weights of frozen projection groups (q|k|v, gate|up, + an active adapter's s B A), keyed by module paths. */
   private fused = new Map<string, { ids: object[]; f: FusedFrozen }>();
   private ropeCos: tf.Tensor2D;
   private ropeSin: tf.Tensor2D;
@@ -105,20 +106,9 @@ export class Qwen2ForCausalLM {
       const data = w instanceof Float32Array ? w : w.data;
       this.params.set(name, makeVariable(data, shape));
     }
-    // RoPE tables [max_position_embeddings, head_dim], HF layout emb = cat(freqs, freqs).
     const hd = headDim(config);
-    const half = hd / 2;
     const P = config.max_position_embeddings;
-    const cos = new Float32Array(P * hd);
-    const sin = new Float32Array(P * hd);
-    for (let p = 0; p < P; p++) {
-      for (let i = 0; i < half; i++) {
-        const invFreq = 1 / Math.pow(config.rope_theta, (2 * i) / hd);
-        const a = p * invFreq;
-        cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(a);
-        sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(a);
-      }
-    }
+    const { cos, sin } = ropeTables(config);
     this.ropeCos = tf.keep(tf.tensor2d(cos, [P, hd]));
     this.ropeSin = tf.keep(tf.tensor2d(sin, [P, hd]));
   }
@@ -216,22 +206,41 @@ export class Qwen2ForCausalLM {
     return linearGroup(x, ps, this.fusedFrozen(modulePaths.join('+'), ps));
   }
 
-  /** Cached concatenated weights for a group with nothing trainable and no active adapter (sampling path). */
+  /**
+   * Cached effective weights of a projection group whose base weights are frozen: concatenated W (+ scaling
+   * B A when an adapter is active without dropout) and its transpose, rebuilt when any of W, b, A, B changes
+   * (assign gives a variable a new dataId). Sampling (frozen, adapter merged or off) and LoRA training use it:
+   * the adapter's W + s B A is then made once per optimizer step instead of once per forward call (the
+   * gradients of A and B still come from linearGroup's backward). undefined = compute per call.
+   */
   private fusedFrozen(key: string, ps: LinearParams[]): FusedFrozen | undefined {
-    if (ps.length < 2 || ps.some((p) => p.W.trainable || p.lora || (p.b && p.b.trainable))) return undefined;
-    const ids: object[] = [...ps.map((p) => p.W.dataId), ...ps.filter((p) => p.b).map((p) => p.b!.dataId)];
+    if (ps.some((p) => p.W.trainable || (p.b && p.b.trainable) || p.lora?.dropoutMask)) return undefined;
+    const ids: unknown[] = [
+      ...ps.map((p) => p.W.dataId),
+      ...ps.filter((p) => p.b).map((p) => p.b!.dataId),
+      ...ps.flatMap((p) => (p.lora ? [p.lora.A.dataId, p.lora.B.dataId, p.lora.scaling] : [null])),
+    ];
     const e = this.fused.get(key);
     if (e && e.ids.length === ids.length && ids.every((id, i) => id === e.ids[i])) return e.f;
     if (e) {
       tf.dispose([e.f.W, e.f.WT, ...(e.f.b ? [e.f.b] : [])]);
       this.fused.delete(key);
     }
-    const W = tf.keep(tf.concat(ps.map((p) => p.W), 0) as tf.Tensor2D);
+    const p0 = ps[0].W;
+    const W = tf.keep(
+      tf.tidy(() => {
+        // Same floats as linearGroup's per-call fold: W + (B A) * scaling.
+        const eff = ps.map((p) => (p.lora ? tf.add(p.W, tf.mul(tf.matMul(p.lora.B, p.lora.A), p.lora.scaling)) : p.W));
+        // A lone frozen projection gets a clone (shares the variable's buffer on wasm), so that which entries
+        // exist, and so tf.memory(), does not depend on whether sampling or training ran last.
+        return eff.length === 1 ? (eff[0] === p0 ? tf.clone(p0) : eff[0]) : tf.concat(eff, 0);
+      }) as tf.Tensor2D,
+    );
     const f: FusedFrozen = { W, WT: tf.keep(tf.transpose(W) as tf.Tensor2D) };
     if (ps.some((p) => p.b)) {
-      f.b = tf.keep(tf.concat(ps.map((p) => (p.b ? p.b : tf.zeros([p.W.shape[0] as number]))), 0) as tf.Tensor1D);
+      f.b = tf.keep(tf.tidy(() => (ps.length === 1 ? tf.clone(ps[0].b!) : tf.concat(ps.map((p) => (p.b ? p.b : tf.zeros([p.W.shape[0] as number]))), 0))) as tf.Tensor1D);
     }
-    this.fused.set(key, { ids, f });
+    this.fused.set(key, { ids: ids as object[], f });
     return f;
   }
 
@@ -317,15 +326,31 @@ export class Qwen2ForCausalLM {
       const K = opts.logits_to_keep;
       if (K !== undefined && K < T) {
         if (!(Number.isInteger(K) && K >= 1)) throw new Error(`forward: logits_to_keep must be an integer in 1..${T}, got ${K}`);
-        // The head on the last K positions only, as a plain 2-D product with W^T (fast on wasm): [B*K, d] x [d, V].
+        // The head on the last K positions only, as a plain 2-D product with the cached W^T (fast on wasm; and
+        // the cache then holds the same entries whether sampling or training ran): [B*K, d] x [d, V].
         const d = hidden.shape[1];
         const h = hidden.reshape([B, T, d]).slice([0, T - K, 0], [B, K, d]).reshape([B * K, d]) as tf.Tensor2D;
-        const logits = tf.matMul(h, tf.transpose(this.params.get(name)!) as tf.Tensor2D).reshape([B, K, this.config.vocab_size]) as tf.Tensor3D;
+        const logits = this.headLogits(h).reshape([B, K, this.config.vocab_size]) as tf.Tensor3D;
         return { logits, past_key_values: past_key_values as KVCache & tf.TensorContainerArray };
       }
       const logits = linear(hidden, { W: this.params.get(name)!, WT: this.frozenT(name) }).reshape([B, T, this.config.vocab_size]) as tf.Tensor3D;
       return { logits, past_key_values: past_key_values as KVCache & tf.TensorContainerArray };
     }) as ForwardOutput;
+  }
+
+  /**
+   * The fused decode step for generate (src/model/decode.ts): on the wasm backend, with no adapter left active
+   * (generate merges an active one first); undefined elsewhere. Reads the weights as they are now.
+   */
+  fusedDecoder(rows: number, capacity: number): FusedDecoder | undefined {
+    if (this.adapter.state === 'active' || !FusedDecoder.supported(this.config)) return undefined;
+    return new FusedDecoder(this, rows, capacity);
+  }
+
+  /** Logits [N, V] of hidden states [N, d] (after the final norm), through the cached transposed head. */
+  headLogits(hidden: tf.Tensor2D): tf.Tensor2D {
+    const name = this.headWeightName();
+    return linear(hidden, { W: this.params.get(name)!, WT: this.frozenT(name) });
   }
 
   /** log p(targets) [B*T] through the fused head (see logprobs.ts for the public function). */
