@@ -1,6 +1,6 @@
 /**
- * The fused decode step: one new token per row through a Qwen2ForCausalLM (its `fusedDecoder`), on the wasm backend, in a handful
- * of calls instead of ~60 tfjs ops per layer.
+ * The fused decode step: one new token per row through a Qwen2ForCausalLM (its `fusedDecoder`), on the wasm
+ * backend, in a handful of calls instead of ~60 tfjs ops per layer.
  *
  * Why: at the course's sizes (hidden 128, 16-32 rows) a decode step through `forward` was dominated by per-op
  * cost: ~250 kernel dispatches, a copy of the whole KV cache per layer (concat), and attention as tfjs's
