@@ -2,22 +2,24 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TOOLS, CONTROL_ACTIONS, TRAIN_TOOLS, HELDOUT_TOOLS, getTool } from '../src/env/tools';
+import { TOOLS, CONTROL_ACTIONS, TRAIN_TOOLS, HELDOUT_TOOLS, SYNTHETIC_TOOLS, SHAPE_PARAMS, argShapeKey, getTool } from '../src/env/tools';
 import { MARKET, TICKERS, COMPANIES, CURRENCIES, FISCAL_YEARS, TRADING_DAYS } from '../src/env/market';
 import { executeTool, dryRunLog, clearDryRunLog, roundHalfEven2, isIsoDate } from '../src/env/execute';
-import { buildPrompt, buildMessages, compactSystemPrompt } from '../src/env/prompt';
+import { buildPrompt, buildMessages, compactSystemPrompt, signature } from '../src/env/prompt';
+import { sampleCatalog, CATALOG_DEFAULTS } from '../src/env/catalog';
+import { SYNTHETIC_PHRASES } from '../src/env/templates';
 import { Rng } from '../src/util/rng';
 import { ROOT } from '../src/util/paths';
 
 const text = (name: string, args: unknown) => {
   const r = executeTool(name, args);
-  assert.ok(r.ok, `${name} ${JSON.stringify(args)} failed: ${r.ok ? '' : r.error}`);
-  return r.text;
+  assert.ok(r.success, `${name} ${JSON.stringify(args)} failed: ${r.success ? '' : r.message}`);
+  return r.data.text;
 };
 const error = (name: string, args: unknown) => {
   const r = executeTool(name, args);
-  assert.equal(r.ok, false, `${name} should fail`);
-  return r.ok ? '' : r.error;
+  assert.equal(r.success, false, `${name} should fail`);
+  return r.success ? '' : r.message;
 };
 
 test("catalog: the course's three tools exactly, all arguments required", () => {
@@ -164,7 +166,7 @@ test('execute: random junk never throws', () => {
     const args: Record<string, unknown> = {};
     for (let k = rng.int(5); k > 0; k--) args[rng.pick(keys)] = rng.pick(values);
     const r = executeTool(rng.pick(names), rng.next() < 0.1 ? rng.pick(values) : args);
-    assert.ok(r.ok ? typeof r.text === 'string' : typeof r.error === 'string');
+    assert.ok(r.success ? typeof r.data.text === 'string' : typeof r.message === 'string');
   }
 });
 
@@ -172,11 +174,11 @@ test('execute: the write tool is dry-run only; market data is unchanged after an
   const before = structuredClone(MARKET);
   clearDryRunLog();
   const r = executeTool('place_order', { ticker: 'AAPL', side: 'buy', quantity: 10 });
-  assert.ok(r.ok);
-  assert.equal(r.text, 'dry_run:buy 10 AAPL');
+  assert.ok(r.success);
+  assert.equal(r.data.text, 'dry_run:buy 10 AAPL');
   assert.deepEqual(dryRunLog(), [{ tool: 'place_order', ticker: 'AAPL', side: 'buy', quantity: 10, status: 'dry_run' }]);
   // Editing what came back changes neither the log nor the market.
-  (r.value as Record<string, unknown>).quantity = 999;
+  (r.data.value as Record<string, unknown>).quantity = 999;
   dryRunLog()[0].quantity = 5;
   assert.equal(dryRunLog()[0].quantity, 10);
   const rng = new Rng(11);
@@ -191,7 +193,7 @@ test('execute: the write tool is dry-run only; market data is unchanged after an
   for (let i = 0; i < 500; i++) {
     const [n, a] = rng.pick(calls);
     const res = executeTool(n, a);
-    if (res.ok && res.value && typeof res.value === 'object') (res.value as Record<string, unknown>).tampered = true;
+    if (res.success && res.data.value && typeof res.data.value === 'object') (res.data.value as Record<string, unknown>).tampered = true;
   }
   assert.deepEqual(MARKET, before);
   assert.equal(text('get_stock_price', { ticker: 'AAPL', date: '2025-01-03' }), '243.36');
@@ -212,26 +214,121 @@ test("rounding follows Python's round(x, 2)", () => {
   assert.ok(isIsoDate('2024-02-29') && !isIsoDate('2025-02-29') && !isIsoDate('2025-1-03'));
 });
 
-test("prompt: the course's prompt extended with ask_user and refuse; compact system prompt", () => {
+test("prompt: the course's prompt extended with ask_user, refuse and unlisted tools; compact system prompt", () => {
   const p = buildPrompt('Convert 120 USD to EUR.');
   const course = fs.readFileSync(path.join(ROOT, 'tests/fixtures/course_examples.jsonl'), 'utf8').split('\n')[0];
   const courseIntro = (JSON.parse(course).prompt as string).split('\n\n')[0];
   assert.ok(p.startsWith(courseIntro), 'our instructions start with the course\'s');
   assert.match(p, /"name": "ask_user", "arguments": \{"missing"/);
   assert.match(p, /"name": "refuse", "arguments": \{"reason"/);
+  assert.match(p, /If no listed tool serves the request, return no_call\./);
   assert.ok(p.endsWith('\n\nUser request: Convert 120 USD to EUR.\n'));
   const list = JSON.parse(p.split('Available tools:\n')[1].split('\n\nUser request:')[0]);
   assert.deepEqual(list.map((t: { name: string }) => t.name), TRAIN_TOOLS.map((t) => t.name));
   assert.deepEqual(Object.keys(list[0]), ['name', 'description', 'parameters']);
   const s = compactSystemPrompt();
-  assert.ok(s.length < 450, `compact prompt is ${s.length} chars`);
+  assert.ok(s.length < 480, `compact prompt is ${s.length} chars`);
   const lines = s.split('\n');
   assert.equal(lines.length, 1 + TRAIN_TOOLS.length + CONTROL_ACTIONS.length);
   assert.equal(lines[1], 'get_stock_price(ticker,date:YYYY-MM-DD) close');
   for (const t of [...TRAIN_TOOLS, ...CONTROL_ACTIONS]) assert.ok(lines.some((l) => l.startsWith(t.name + '(')), t.name);
   assert.ok(!s.includes('get_market_cap'));
-  assert.ok(compactSystemPrompt(TOOLS).includes('get_market_cap(ticker,date:YYYY-MM-DD)'));
+  assert.ok(compactSystemPrompt(TOOLS).includes('get_market_cap(ticker,date:YYYY-MM-DD) market capitalization'));
   assert.deepEqual(buildMessages('hi'), [{ role: 'system', content: s }, { role: 'user', content: 'hi' }]);
+});
+
+test('prompt: lists exactly the given catalog, in its order, each tool with its gloss', () => {
+  const catalog = [getTool('get_gross_margin')!, getTool('get_profit')!, getTool('get_trading_volume')!];
+  const lines = compactSystemPrompt(catalog).split('\n');
+  assert.deepEqual(lines.slice(1, 4), [
+    'get_gross_margin(company,fiscal_year) percent',
+    'get_profit(company,fiscal_year) net income',
+    'get_trading_volume(ticker,date:YYYY-MM-DD) shares',
+  ]);
+  assert.deepEqual(lines.slice(4), ['no_call() nothing fits', 'ask_user(missing,question) args missing', 'refuse(reason) harmful']);
+  const p = buildPrompt('x', catalog);
+  const list = JSON.parse(p.split('Available tools:\n')[1].split('\n\nUser request:')[0]);
+  assert.deepEqual(list.map((t: { name: string }) => t.name), ['get_gross_margin', 'get_profit', 'get_trading_volume']);
+  for (const t of [...TOOLS, ...SYNTHETIC_TOOLS, ...CONTROL_ACTIONS]) assert.ok(t.gloss.length > 0 && t.gloss.length <= 24, `${t.name} gloss "${t.gloss}"`);
+});
+
+test('synthetic tools: generated catalog, real shapes, no held-out words, known to getTool', () => {
+  assert.ok(SYNTHETIC_TOOLS.length >= 30, `${SYNTHETIC_TOOLS.length} synthetic tools`);
+  const names = [...TOOLS, ...CONTROL_ACTIONS, ...SYNTHETIC_TOOLS].map((t) => t.name);
+  assert.equal(new Set(names).size, names.length, 'names are unique across real, control and synthetic');
+  const shapes = new Set(SYNTHETIC_TOOLS.map((t) => t.synthetic!.shape));
+  for (const sh of ['ticker+date', 'company+fiscal_year', 'amount+currencies', 'ticker+fiscal_year']) assert.ok(shapes.has(sh as never), sh);
+  assert.ok(shapes.size >= 6);
+  for (const t of SYNTHETIC_TOOLS) {
+    assert.equal(getTool(t.name), t);
+    assert.equal(t.kind, 'read');
+    assert.equal(t.heldout, false);
+    assert.match(t.name, /^get_[a-z_]+$/);
+    assert.deepEqual(t.parameters.properties, SHAPE_PARAMS[t.synthetic!.shape]);
+    assert.doesNotMatch(`${t.name} ${t.description} ${t.gloss}`, /market.?cap|capitali[sz]|dividend/i, t.name);
+    assert.ok(SYNTHETIC_PHRASES[t.name]?.length >= 3, `${t.name} needs >= 3 wordings`);
+  }
+  // The real argument names carry over, so a model that learned them on the real tools can fill these.
+  assert.deepEqual(Object.keys(getTool('get_opening_price')!.parameters.properties), ['ticker', 'date']);
+  assert.deepEqual(Object.keys(getTool('get_transfer_fee')!.parameters.properties), ['amount', 'from_currency', 'to_currency']);
+  assert.equal(argShapeKey(getTool('get_ebitda')!), argShapeKey(getTool('get_revenue')!));
+});
+
+test('synthetic tools execute on deterministic hash-based figures; bad arguments are errors', () => {
+  const a = text('get_opening_price', { ticker: 'AAPL', date: '2025-01-03' });
+  assert.equal(text('get_opening_price', { ticker: 'AAPL', date: '2025-01-03' }), a, 'same call, same answer');
+  assert.notEqual(text('get_opening_price', { ticker: 'MSFT', date: '2025-01-03' }), a);
+  assert.match(a, /^\d+(\.\d{1,2})?$/);
+  assert.match(text('get_ebitda', { company: 'Apple', fiscal_year: 2024 }), /^\d+000000$/);
+  assert.ok(['NASDAQ', 'NYSE'].includes(text('get_listing_exchange', { ticker: 'NVDA' })));
+  assert.match(text('get_policy_rate', { currency: 'EUR' }), /^-?\d+(\.\d+)?$/);
+  const fee = Number(text('get_transfer_fee', { amount: 1000, from_currency: 'USD', to_currency: 'EUR' }));
+  assert.ok(fee > 0 && fee < 1000 * 0.92 * 0.031, `fee ${fee}`);
+  const after = Number(text('get_received_after_fees', { amount: 1000, from_currency: 'USD', to_currency: 'EUR' }));
+  assert.ok(after < 920 && after > 920 * 0.96, `after fees ${after}`);
+  for (const t of SYNTHETIC_TOOLS) {
+    const args: Record<string, unknown> = { ticker: 'TSLA', date: '2025-01-10', company: 'Tesla', fiscal_year: 2023, amount: 250, from_currency: 'GBP', to_currency: 'JPY', currency: 'CHF' };
+    const own = Object.fromEntries(Object.keys(t.parameters.properties).map((k) => [k, args[k]]));
+    assert.ok(text(t.name, own).length > 0, t.name);
+  }
+  assert.match(error('get_opening_price', { ticker: 'IBM', date: '2025-01-03' }), /unknown ticker "IBM"/);
+  assert.match(error('get_opening_price', { ticker: 'aapl', date: '2025-01-03' }), /did you mean 'AAPL'/);
+  assert.match(error('get_opening_price', { ticker: 'AAPL', date: '2025-01-04' }), /not a trading day/);
+  assert.match(error('get_opening_price', { ticker: 'AAPL', date: 'Jan 3' }), /YYYY-MM-DD/);
+  assert.match(error('get_ebitda', { company: 'AAPL', fiscal_year: 2024 }), /use the company name 'Apple'/);
+  assert.match(error('get_ebitda', { company: 'Apple', fiscal_year: 2019 }), /fiscal year 2019/);
+  assert.match(error('get_policy_rate', { currency: 'XYZ' }), /unknown currency "XYZ"/);
+  assert.match(error('get_beta', { ticker: 'AAPL', date: '2025-01-03' }), /unknown argument "date"/);
+  assert.match(error('get_beta', {}), /missing required argument 'ticker'/);
+});
+
+test('catalog: the about tool, neighbours often, the rest from the pool, shuffled, within the size and length limits', () => {
+  const rng = new Rng(4);
+  const pool = [...TRAIN_TOOLS, ...SYNTHETIC_TOOLS];
+  const rev = getTool('get_revenue')!;
+  let neighbours = 0, first = 0, real = 0, total = 0;
+  const sizes = new Set<number>();
+  for (let i = 0; i < 2000; i++) {
+    const c = sampleCatalog(rng, pool, rev, true);
+    assert.ok(c.includes(rev));
+    assert.equal(new Set(c).size, c.length, 'no tool twice');
+    assert.ok(c.length >= 1 && c.length <= CATALOG_DEFAULTS.max);
+    const chars = c.filter((t) => t !== rev).reduce((a, t) => a + signature(t).length + 1, signature(rev).length + 1);
+    assert.ok(chars <= Math.max(CATALOG_DEFAULTS.maxChars, signature(rev).length + 1), `catalog of ${chars} characters`);
+    sizes.add(c.length);
+    if (c.some((t) => t.name === 'get_profit' || t.name === 'get_cash_flow')) neighbours++;
+    if (c[0] === rev) first++;
+    real += c.filter((t) => !t.synthetic).length;
+    total += c.length;
+    const un = sampleCatalog(rng, pool, rev, false);
+    assert.ok(!un.includes(rev), 'an unlisted row never lists its tool');
+  }
+  assert.ok(neighbours / 2000 > 0.5, `real neighbours in ${neighbours} of 2000`);
+  assert.ok(first / 2000 > 0.15 && first / 2000 < 0.6, `gold first in ${first} of 2000: the order is shuffled`);
+  assert.ok(sizes.size >= 3, `sizes ${[...sizes]}`);
+  assert.ok(real / total > 0.4, 'real tools are common even though synthetic ones outnumber them in the pool');
+  const none = sampleCatalog(new Rng(1), TRAIN_TOOLS, null, true);
+  assert.ok(none.length >= CATALOG_DEFAULTS.min && none.every((t) => TRAIN_TOOLS.includes(t)));
 });
 
 test("fixture: the course's five examples execute to their expected results", () => {

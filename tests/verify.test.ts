@@ -146,50 +146,50 @@ test('every gold call of every synthesized split scores 1.0 in every mode', () =
 
 test('parser: objects have no prototype, and nothing reaches Object.prototype', () => {
   const r = parseCall('{"name": "x", "arguments": {"a": {"b": 1}}}');
-  assert.ok(r.ok && r.call);
-  assert.equal(Object.getPrototypeOf(r.call.arguments), null);
+  assert.ok(r.success && r.data.call);
+  assert.equal(Object.getPrototypeOf(r.data.call.arguments), null);
   for (const evil of [
     '{"__proto__": {"polluted": 1}}',
     '{"a": {"constructor": {"prototype": {"polluted": 1}}}}',
     '{"name": "x", "arguments": {"__proto__": {"polluted": 1}}}',
   ]) {
     const p = parseCall(evil);
-    assert.equal(p.ok, false, evil);
+    assert.equal(p.success, false, evil);
   }
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
   // a key that merely contains the word is fine
-  assert.equal(parseCall('{"my__proto__": 1}').ok, true);
+  assert.equal(parseCall('{"my__proto__": 1}').success, true);
 });
 
 test('parser: depth limit is exact, size limit is checked before parsing', () => {
   const nest = (d: number) => '['.repeat(d) + ']'.repeat(d);
-  assert.equal(parseCall(nest(MAX_DEPTH)).ok, true);
+  assert.equal(parseCall(nest(MAX_DEPTH)).success, true);
   const deep = parseCall(nest(MAX_DEPTH + 1));
-  assert.ok(!deep.ok && deep.reason.includes('nesting'));
+  assert.ok(!deep.success && deep.message.includes('nesting'));
   // a 10,000-deep input must not overflow the stack
-  assert.equal(parseCall(nest(10_000)).ok, false);
+  assert.equal(parseCall(nest(10_000)).success, false);
   const big = parseCall(' '.repeat(MAX_INPUT_CHARS + 1));
-  assert.ok(!big.ok && big.reason.includes('too long'));
-  assert.equal(parseCall(' '.repeat(MAX_INPUT_CHARS - 2) + '{}').ok, true);
+  assert.ok(!big.success && big.message.includes('too long'));
+  assert.equal(parseCall(' '.repeat(MAX_INPUT_CHARS - 2) + '{}').success, true);
 });
 
 test('parser: integer vs float literals, escapes, and what counts as a call', () => {
   const r = parseCall('{"name": "n", "arguments": {"i": 2024, "f": 2024.0, "e": 1e3, "s": "\\u00e9\\n\\"x\\""}}');
-  assert.ok(r.ok && r.call);
-  const a = r.call.arguments;
+  assert.ok(r.success && r.data.call);
+  const a = r.data.call.arguments;
   assert.equal(numberLiteralKind(a, 'i'), 'int');
   assert.equal(numberLiteralKind(a, 'f'), 'float');
   assert.equal(numberLiteralKind(a, 'e'), 'float');
   assert.equal(numberLiteralKind(a, 's'), undefined);
   assert.equal(a.s, 'é\n"x"');
   const noArgs = parseCall('{"name": "n"}');
-  assert.ok(noArgs.ok && noArgs.call === null);
+  assert.ok(noArgs.success && noArgs.data.call === null);
   const arr = parseCall('[1, 2]');
-  assert.ok(arr.ok && arr.call === null && Array.isArray(arr.value));
-  assert.equal(parseCall('{"a": "tab\there"}').ok, false, 'raw control characters are not JSON');
-  assert.equal(parseCall('{"a": 01}').ok, false, 'leading zeros are not JSON');
-  assert.equal(parseCall('```json\n{}\n```').ok, false, 'lenient is off by default');
-  assert.equal(parseCall(undefined as unknown as string).ok, false);
+  assert.ok(arr.success && arr.data.call === null && Array.isArray(arr.data.value));
+  assert.equal(parseCall('{"a": "tab\there"}').success, false, 'raw control characters are not JSON');
+  assert.equal(parseCall('{"a": 01}').success, false, 'leading zeros are not JSON');
+  assert.equal(parseCall('```json\n{}\n```').success, false, 'lenient is off by default');
+  assert.equal(parseCall(undefined as unknown as string).success, false);
 });
 
 test('ISO calendar dates', () => {

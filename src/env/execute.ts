@@ -3,8 +3,10 @@
  * mock market.
  *
  * `executeTool` never throws, whatever it is given (unknown names, `__proto__` keys, non-objects, megabyte
- * strings): every failure is an `{ok: false, error}` value with a short, readable reason. The write tool
- * (place_order) runs in dry-run only: it appends a record to an in-memory log and touches nothing else.
+ * strings): every failure is a `Failure` (src/util/result.ts) whose `message` is a short, readable reason. The
+ * write tool (place_order) runs in dry-run only: it appends a record to an in-memory log and touches nothing
+ * else. Synthetic tools (tools.ts) run on their hash-based figures (market.ts `syntheticFigure`) once their
+ * arguments name a known ticker, trading day, company, fiscal year and currency.
  *
  * `text` follows the course's `str(result)`: numbers as JS `String(n)` ("243.36", "391035000000", "110.4");
  * control actions give "no_call", "refuse" and "ask_user:<sorted missing names joined by ','>".
@@ -12,9 +14,16 @@
  * What this is not: the verifier (src/verify decides what a call is worth) or a JSON parser.
  */
 import { getTool, type ParamSchema, type ToolSpec } from './tools';
-import { COMPANY_BY_TICKER, MARKET, lookup } from './market';
+import { COMPANIES, COMPANY_BY_TICKER, CURRENCIES, FISCAL_YEARS, MARKET, TRADING_DAYS, lookup, syntheticFigure, syntheticShare } from './market';
+import { failure, success, type Result } from '../util/result';
 
-export type ExecResult = { ok: true; value: unknown; text: string } | { ok: false; error: string };
+/** What running a call gave: the value and its text (what the verifier compares with expected_result). */
+export interface Executed {
+  value: unknown;
+  text: string;
+}
+
+export type ExecResult = Result<Executed>;
 
 /** What place_order would have done. */
 export interface DryRunRecord {
@@ -56,8 +65,9 @@ function run(name: string, args: unknown): ExecResult {
   const spec = getTool(name);
   if (!spec) return fail(`unknown tool ${show(name)}`);
   const checked = checkArgs(spec, args);
-  if (typeof checked === 'string') return fail(checked);
-  const a = checked;
+  if (!checked.success) return checked;
+  const a = checked.data;
+  if (spec.synthetic) return runSynthetic(spec, a);
   switch (spec.name) {
     case 'no_call':
       return ok(null, 'no_call');
@@ -72,8 +82,8 @@ function run(name: string, args: unknown): ExecResult {
       return price(a.ticker as string, a.date as string);
     case 'get_market_cap': {
       const p = price(a.ticker as string, a.date as string);
-      if (!p.ok) return p;
-      const cap = Math.round((p.value as number) * MARKET.shares_outstanding[a.ticker as string]);
+      if (!p.success) return p;
+      const cap = Math.round((p.data.value as number) * MARKET.shares_outstanding[a.ticker as string]);
       return num(cap);
     }
     case 'get_revenue':
@@ -96,9 +106,7 @@ function run(name: string, args: unknown): ExecResult {
     case 'get_exchange_rate':
     case 'convert_currency': {
       const from = a.from_currency as string, to = a.to_currency as string;
-      let rate: number | undefined;
-      if (from === to && lookup(MARKET.fx, from)) rate = 1;
-      else rate = lookup(lookup(MARKET.fx, from) ?? {}, to);
+      const rate = fxRate(from, to);
       if (rate === undefined) return fail(`no exchange rate from ${show(from)} to ${show(to)}`);
       if (spec.name === 'get_exchange_rate') return num(rate);
       return num(roundHalfEven2((a.amount as number) * rate));
@@ -118,6 +126,57 @@ function run(name: string, args: unknown): ExecResult {
   }
 }
 
+function fxRate(from: string, to: string): number | undefined {
+  if (from === to && lookup(MARKET.fx, from)) return 1;
+  return lookup(lookup(MARKET.fx, from) ?? {}, to);
+}
+
+/**
+ * A synthetic tool: check that every argument names something the mock market knows, then read the figure.
+ * The key is the canonical arguments in schema order ("AAPL|2025-01-03"); fee tools take a hashed share of
+ * the converted amount (rounded as convert_currency rounds).
+ */
+function runSynthetic(spec: ToolSpec, a: Record<string, unknown>): ExecResult {
+  const syn = spec.synthetic!;
+  const parts: string[] = [];
+  for (const k of Object.keys(spec.parameters.properties)) {
+    const v = a[k];
+    const why = unknownValue(k, v);
+    if (why) return fail(`${spec.name}: ${why}`);
+    if (k !== 'amount') parts.push(String(v));
+  }
+  const key = parts.join('|');
+  const out = syn.output;
+  if (out.kind === 'number' || out.kind === 'label') {
+    const v = syntheticFigure(spec.name, key, out);
+    return typeof v === 'number' ? num(v) : ok(v, v);
+  }
+  const rate = fxRate(a.from_currency as string, a.to_currency as string)!;
+  const converted = (a.amount as number) * rate;
+  const share = syntheticShare(spec.name, key, out);
+  return num(roundHalfEven2(out.kind === 'fee_share' ? converted * share : converted * (1 - share)));
+}
+
+/** Why an argument value is not one the mock market knows (null when it is). Types are already checked. */
+function unknownValue(k: string, v: unknown): string | null {
+  switch (k) {
+    case 'ticker':
+      return lookup(MARKET.prices, v as string) ? null : `unknown ticker ${show(v)}${hintTicker(v as string)}`;
+    case 'date':
+      return TRADING_DAYS.includes(v as string) ? null : `no data for ${v} (not a trading day in the mock data)`;
+    case 'company':
+      return COMPANIES.includes(v as string) ? null : `unknown company ${show(v)}${hintCompany(v as string)}`;
+    case 'fiscal_year':
+      return FISCAL_YEARS.includes(v as number) ? null : `no data for fiscal year ${v} (have ${FISCAL_YEARS.join(', ')})`;
+    case 'currency':
+    case 'from_currency':
+    case 'to_currency':
+      return CURRENCIES.includes(v as string) ? null : `unknown currency ${show(v)}`;
+    default:
+      return null;
+  }
+}
+
 function price(ticker: string, date: string): ExecResult {
   const byDate = lookup(MARKET.prices, ticker);
   if (!byDate) return fail(`unknown ticker ${show(ticker)}${hintTicker(ticker)}`);
@@ -128,26 +187,26 @@ function price(ticker: string, date: string): ExecResult {
 
 /**
  * Check `args` against the tool's schema: a plain object, no unknown keys, every required key present with
- * the right type. Returns the arguments, or a reason string.
+ * the right type. Returns the arguments (a null-prototype copy), or why not.
  */
-export function checkArgs(spec: ToolSpec, args: unknown): Record<string, unknown> | string {
+export function checkArgs(spec: ToolSpec, args: unknown): Result<Record<string, unknown>> {
   if (args === null || typeof args !== 'object' || Array.isArray(args)) {
-    return `${spec.name}: arguments must be an object, got ${typeOf(args)}`;
+    return failure(`${spec.name}: arguments must be an object, got ${typeOf(args)}`);
   }
   const props = spec.parameters.properties;
   const keys = Object.keys(args);
   for (const k of keys) {
-    if (!Object.prototype.hasOwnProperty.call(props, k)) return `${spec.name}: unknown argument ${show(k)}`;
+    if (!Object.prototype.hasOwnProperty.call(props, k)) return failure(`${spec.name}: unknown argument ${show(k)}`);
   }
   const out: Record<string, unknown> = Object.create(null);
   for (const k of spec.parameters.required) {
-    if (!keys.includes(k)) return `${spec.name}: missing required argument '${k}'`;
+    if (!keys.includes(k)) return failure(`${spec.name}: missing required argument '${k}'`);
     const v = (args as Record<string, unknown>)[k];
     const why = checkValue(props[k], v);
-    if (why) return `${spec.name}: argument '${k}' ${why}`;
+    if (why) return failure(`${spec.name}: argument '${k}' ${why}`);
     out[k] = v;
   }
-  return out;
+  return success(out);
 }
 
 function checkValue(s: ParamSchema, v: unknown): string | null {
@@ -197,11 +256,11 @@ function num(v: number): ExecResult {
 }
 
 function ok(value: unknown, text: string): ExecResult {
-  return { ok: true, value, text };
+  return success({ value, text });
 }
 
-function fail(error: string): ExecResult {
-  return { ok: false, error };
+function fail(message: string): ExecResult {
+  return failure(message);
 }
 
 function typeOf(v: unknown): string {

@@ -1,6 +1,6 @@
 /**
  * Mock market data the tools read: closing prices, annual fundamentals, exchange rates, shares outstanding
- * and dividends.
+ * and dividends, and the figures of the synthetic tools (`syntheticFigure`, hash-based, computed on demand).
  *
  * The course's figures are kept verbatim (AAPL/MSFT closes on 2025-01-02/03, Apple/Microsoft/Tesla FY2024
  * revenue, the USD->EUR, EUR->USD and USD->JPY rates). EVERYTHING ELSE IS SYNTHETIC: generated
@@ -11,6 +11,7 @@
  * What this is not: a price model, or a source of facts about real companies.
  */
 import { Rng, hash32 } from '../util/rng';
+import type { SyntheticOutput } from './tools';
 
 /** Ticker -> company name. 10 companies; the first three are the course's. */
 export const COMPANY_BY_TICKER: Readonly<Record<string, string>> = Object.freeze({
@@ -185,4 +186,26 @@ export const MARKET: Readonly<MarketData> = deepFreeze({
 /** Own-property lookup in a table (never walks the prototype: '__proto__' or 'toString' are not keys). */
 export function lookup<T>(table: Readonly<Record<string, T>>, key: string): T | undefined {
   return Object.prototype.hasOwnProperty.call(table, key) ? table[key] : undefined;
+}
+
+/**
+ * A synthetic tool's figure for one canonical argument key (e.g. "AAPL|2025-01-03"): deterministic, from a hash
+ * of the tool's name and the key, so the same call always gives the same answer and nothing is stored.
+ * `number`: uniform in [min, max], rounded to `decimals` decimals (negative: to 10^-decimals, e.g. -6 = whole
+ * millions). `label`: one of the labels. (The fee tools' figures depend on the amount: `syntheticShare`.)
+ * Synthetic: plausible in size, not real data.
+ */
+export function syntheticFigure(tool: string, key: string, out: Extract<SyntheticOutput, { kind: 'number' | 'label' }>): number | string {
+  const u = hash32(`synthetic-tool:${tool}:${key}`) / 4294967296; // [0, 1)
+  if (out.kind === 'label') return out.labels[Math.floor(u * out.labels.length)];
+  const x = out.min + u * (out.max - out.min);
+  const d = out.decimals;
+  const v = d >= 0 ? Number(x.toFixed(d)) : Math.round(x / 10 ** -d) * 10 ** -d;
+  return v === 0 ? 0 : v; // no -0
+}
+
+/** The hashed share (in [min, max]) a fee tool takes of a converted amount, per tool and currency pair. */
+export function syntheticShare(tool: string, pair: string, out: { min: number; max: number }): number {
+  const u = hash32(`synthetic-share:${tool}:${pair}`) / 4294967296;
+  return Number((out.min + u * (out.max - out.min)).toFixed(4));
 }

@@ -2,11 +2,15 @@
  * Prompt formats for the tool-calling task.
  *
  * - `buildPrompt`: the course's single-string prompt (instructions with the output shape, the tool list as
- *   pretty JSON, "User request: ..."), extended to describe ask_user and refuse. It is the `prompt` column.
+ *   pretty JSON, "User request: ..."), extended to describe ask_user, refuse and an unlisted tool. It is the
+ *   `prompt` column.
  * - `buildMessages` / `compactSystemPrompt`: the chat form our small model trains on. The system prompt is
  *   one short line per tool instead of the JSON Schema list, because the model is tiny: its context is short,
  *   every prompt token costs compute in every SFT and GRPO step, and the schema's prose adds nothing the
- *   model can use that the signature does not already say.
+ *   model can use that the signature and a few words of gloss do not already say.
+ * Both list exactly the tools they are given, in the order given: a row's catalog (synth.ts), which varies
+ * from row to row so that the model has to read it. The defaults (every train tool) are for requests that
+ * come without a catalog.
  *
  * What this is not: a chat template (the tokenizer renders messages to tokens).
  */
@@ -26,42 +30,36 @@ export function buildPrompt(query: string, tools: readonly ToolSpec[] = TRAIN_TO
     'If no tool is needed, return {"name": "no_call", "arguments": {}}. ' +
     'If a required argument is missing, return ' +
     '{"name": "ask_user", "arguments": {"missing": ["<argument name>", ...], "question": "..."}}. ' +
-    'If the request is harmful or out of scope, return {"name": "refuse", "arguments": {"reason": "..."}}.\n\n' +
+    'If the request is harmful or out of scope, return {"name": "refuse", "arguments": {"reason": "..."}}. ' +
+    'If no listed tool serves the request, return no_call.\n\n' +
     `Available tools:\n${toolListJson(tools)}\n\n` +
     `User request: ${query}\n`
   );
 }
 
-/** A few words after a signature, only where the name alone is ambiguous; other names speak for themselves. */
-const GLOSS: Record<string, string> = {
-  get_stock_price: 'close',
-  get_profit: 'net income',
-  get_exchange_rate: 'rate only',
-};
-
 /**
- * `name(arg,date:YYYY-MM-DD,side:buy|sell) [gloss]`. Only formats and enums are spelled out; plain types are
- * left to the examples the model trains on (numbers unquoted, years as integers).
+ * `name(arg,date:YYYY-MM-DD,side:buy|sell) gloss`. Only formats and enums are spelled out; plain types are
+ * left to the examples the model trains on (numbers unquoted, years as integers). The gloss (tools.ts) says
+ * what the figure is, so two tools with the same arguments can be told apart from the prompt alone.
  */
-function signature(t: ToolSpec): string {
+export function signature(t: ToolSpec): string {
   const args = Object.entries(t.parameters.properties).map(([k, s]) => {
     const ty = s.format === 'date' ? 'YYYY-MM-DD' : s.enum ? s.enum.join('|') : '';
     return ty ? `${k}:${ty}` : k;
   });
-  const gloss = Object.prototype.hasOwnProperty.call(GLOSS, t.name) ? ' ' + GLOSS[t.name] : '';
-  return `${t.name}(${args.join(',')})${gloss}`;
+  return `${t.name}(${args.join(',')}) ${t.gloss}`;
 }
 
 /**
- * The system prompt the small model sees: the output shape, one line per tool, and the three control actions.
- * Kept compact on purpose (see the file comment); for the train tools it is under 450 characters
- * (measured by tests/env.test.ts).
+ * The system prompt the small model sees: the output shape, one line per listed tool (in the given order),
+ * and the three control actions. Kept compact on purpose (see the file comment); with every train tool it is
+ * under 470 characters (measured by tests/env.test.ts).
  */
 export function compactSystemPrompt(tools: readonly ToolSpec[] = TRAIN_TOOLS): string {
   return [
     'Reply with one JSON call {"name":..,"arguments":{..}}',
     ...tools.map(signature),
-    'no_call() no tool needed',
+    'no_call() nothing fits',
     'ask_user(missing,question) args missing',
     'refuse(reason) harmful',
   ].join('\n');

@@ -1,19 +1,23 @@
 /**
- * The phrasing templates synth.ts fills in: at least 25 per tool, per control action.
+ * The data the dataset is synthesized from: CORE templates (the phrasings a person wrote, at least 25 per
+ * tool and per control action) and the tables the phrasing composer (composer.ts) varies them with.
  *
  * Slots (filled by synth.ts; the gold value is always canonical, the surface form varies):
  *   {stock} ticker or company name (gold: ticker)      {stock_pos} the same, possessive      {tick} ticker only
  *   {co} company name or ticker (gold: company name)   {co_pos} possessive
  *   {date} a trading day in one of several formats (gold: YYYY-MM-DD)
  *   {fy} a fiscal year: "2024", "FY2024", "FY24", "fiscal year 2024"... (gold: integer)
- *   {amt} a bare amount: "1200", "1,200", "1.2k", "49.50" (gold: number)
- *   {money} amount with its currency: "$1,200", "1,200 USD", "500 euros" (gold: amount + from_currency)
+ *   {amt} a bare amount: "250", "1,200", "1.2k", "49.50" (gold: number)
+ *   {money} amount with its currency: "$250", "1,200 USD", "500 euros", "€75" (gold: amount + from_currency)
  *   {from} {to} currency code or name (gold: ISO code)   {fromc} {toc} code only
+ *   {cur} {curc} one currency, code or name / code only (synthetic tools with a single currency)
  *   {side} buy/purchase/sell   {side_noun} buy/sell   {qty} "10" or "ten" (gold: integer)
  *   no_call / refuse only: {topic} {concept} {country} {n1} {n2} {victim} {usd}
+ * And one phrasing-level slot, filled by the composer before the values: {metric}, a synthetic tool's figure
+ * in one of its wordings (SYNTHETIC_PHRASES).
  *
- * Which templates are held out for the test split is decided in synth.ts (every 5th of a group).
- * This file is data only.
+ * Which templates are held out for the test split, and which are demonstration templates, is decided in
+ * synth.ts. This file is data only.
  */
 
 /** Execute templates per tool. Held-out tools' templates are used only in the heldout_tools split. */
@@ -688,3 +692,207 @@ export const FILLERS = {
   victim: ['my coworker', 'my neighbour', 'my boss', 'a stranger', 'my ex', 'my roommate', 'my landlord', 'a client'],
   usd: ['$5,000', '$10,000', '$25,000', '$50,000', '$100,000', '$250,000', '$1 million', '$2,500', '$75,000', '$40,000'],
 } as const;
+
+// --- the phrasing composer's tables (composer.ts applies them; each is seeded and used with a small share) ----
+
+/** Words a request may start with. The request's own first letter is lowered after them. */
+export const OPENERS: readonly string[] = [
+  'Hey, ', 'Hi, ', 'Hello, ', 'Hi there, ', 'Okay, ', 'So, ', 'Quick one: ', 'One more thing: ',
+  'For my notes: ', 'Real quick: ', 'Sorry to bother you, ', 'Help me out: ', 'Hey there! ', 'Right, ',
+  'Another one: ', 'If you can, ', 'Alright, ', 'Next: ',
+];
+
+/** Words a request may end with (after its own punctuation). ', please' goes before the final mark instead. */
+export const CLOSERS: readonly string[] = [
+  ' Thanks.', ' Thanks!', ' Thank you.', ' Cheers.', ' Much appreciated.', ' Need it for a report.', ' No rush.',
+  ' Appreciate it.', ' Thx.', ' It is for my spreadsheet.', ' Ty!', ' Asap.', ', please',
+];
+
+/**
+ * Words a phrasing may START with, each group interchangeable (applied to every behaviour). A group's words
+ * replace each other only at the very start of the phrasing.
+ */
+export const START_SYNONYMS: readonly (readonly string[])[] = [
+  ['Get', 'Fetch', 'Pull', 'Grab', 'Find'],
+  ['Show me', 'Give me', 'Send me'],
+  ['Can you', 'Could you', 'Would you', 'Can u'],
+  ['I need', 'I want', 'Need'],
+  ['Look up', 'Check', 'Pull up'],
+  ['Please', 'Pls'],
+];
+
+/**
+ * Synonyms of metrics and actions per topic (a tool; ask_user templates use their target tool's topic). Each
+ * group's members may replace each other anywhere outside a slot (longest match first, first letter's case
+ * kept). They never cross tools: revenue's words are not profit's. None of them is a held-out tool's word.
+ */
+export const SYNONYMS: Readonly<Record<string, readonly (readonly string[])[]>> = {
+  get_stock_price: [
+    ['closing price', 'close price', 'closing share price', 'closing stock price', 'price at the close'],
+    ['share price', 'stock price'],
+  ],
+  get_revenue: [['revenue', 'sales', 'turnover', 'top line']],
+  get_profit: [['net income', 'net profit', 'profit', 'earnings', 'after-tax profit']],
+  get_cash_flow: [['operating cash flow', 'cash flow from operations', 'cash from operations', 'operating cash']],
+  get_exchange_rate: [['exchange rate', 'FX rate', 'conversion rate', 'currency rate']],
+  convert_currency: [['convert', 'change', 'exchange']],
+  place_order: [['market order', 'order at market'], ['place', 'put in', 'submit', 'enter']],
+  refuse: [['help me', 'show me how to', 'teach me to'], ['how do I', 'how can I', "what's the best way to"]],
+  no_call: [['write', 'draft'], ['explain', 'describe'], ['tell me', 'give me']],
+};
+
+/**
+ * Each synthetic tool's figure in a few wordings: the composer puts one of them in the {metric} slot. The
+ * tool's name is built from the first one, as a real tool's name is from what it returns.
+ */
+export const SYNTHETIC_PHRASES: Readonly<Record<string, readonly string[]>> = {
+  get_opening_price: ['opening price', 'open price', 'price at the open', 'opening share price'],
+  get_intraday_high: ['intraday high', 'high of the day', 'highest price', 'daily high'],
+  get_intraday_low: ['intraday low', 'low of the day', 'lowest price', 'daily low'],
+  get_trading_volume: ['trading volume', 'volume', 'number of shares traded', 'share volume'],
+  get_vwap: ['VWAP', 'volume-weighted average price', 'volume weighted price'],
+  get_short_interest: ['short interest', 'shares shorted', 'short position'],
+  get_implied_volatility: ['implied volatility', 'IV', 'options implied volatility'],
+  get_trade_count: ['number of trades', 'trade count', 'count of trades'],
+  get_gross_profit: ['gross profit', 'gross income', 'gross profit figure'],
+  get_operating_income: ['operating income', 'operating profit', 'EBIT', 'income from operations'],
+  get_ebitda: ['EBITDA', 'ebitda figure', 'earnings before interest, taxes, depreciation and amortization'],
+  get_total_assets: ['total assets', 'assets on the balance sheet', 'asset base'],
+  get_total_debt: ['total debt', 'debt load', 'borrowings', 'outstanding debt'],
+  get_rd_expense: ['R&D spending', 'research and development expense', 'R&D budget'],
+  get_capex: ['capital expenditure', 'capex', 'capital spending'],
+  get_free_cash_flow: ['free cash flow', 'FCF', 'cash flow after capex'],
+  get_gross_margin: ['gross margin', 'gross profit margin', 'gross margin percentage'],
+  get_cash_balance: ['cash balance', 'cash on hand', 'cash and equivalents'],
+  get_interest_expense: ['interest expense', 'interest paid on debt', 'interest costs'],
+  get_tax_expense: ['income tax expense', 'tax bill', 'taxes paid'],
+  get_inventory: ['inventory', 'inventory level', 'inventories'],
+  get_marketing_spend: ['marketing spend', 'advertising budget', 'marketing expenses'],
+  get_eps: ['EPS', 'diluted EPS', 'EPS figure'],
+  get_share_buybacks: ['share buybacks', 'stock repurchases', 'buyback spending'],
+  get_shares_outstanding: ['shares outstanding', 'share count', 'number of shares outstanding'],
+  get_annual_return: ['annual return', 'total return', 'yearly stock return'],
+  get_stock_splits: ['stock splits', 'number of stock splits', 'share splits'],
+  get_transfer_fee: ['transfer fee', 'wire fee', 'international transfer fee'],
+  get_fx_commission: ['FX commission', 'conversion commission', 'commission'],
+  get_received_after_fees: ['sum received after fees', 'money received after fees', 'net received after fees'],
+  get_forward_rate: ['forward rate', 'three-month forward rate', '3-month forward'],
+  get_fx_volatility: ['FX volatility', 'currency volatility', 'volatility of the pair'],
+  get_rate_change: ['monthly rate change', 'one-month change in the rate', 'rate move over the last month'],
+  get_beta: ['beta', 'stock beta', 'beta coefficient'],
+  get_price_target: ['analyst price target', 'price target', 'target price'],
+  get_sector: ['sector', 'industry sector', 'industry classification'],
+  get_listing_exchange: ['listing exchange', 'primary exchange', 'stock exchange listing'],
+  get_credit_rating: ['credit rating', 'bond rating', 'credit grade'],
+  get_esg_score: ['ESG score', 'sustainability score', 'ESG rating'],
+  get_policy_rate: ['policy rate', 'central bank rate', 'benchmark interest rate', 'key interest rate'],
+  get_bond_yield: ['10-year bond yield', 'government bond yield', 'ten-year yield'],
+};
+
+/**
+ * Core templates of the synthetic tools, one list per argument shape (tools.ts ArgShape); every synthetic
+ * tool of a shape uses its shape's list with its own {metric}. Train and validation only.
+ */
+export const SYNTHETIC_TEMPLATES: Readonly<Record<string, readonly string[]>> = {
+  'ticker+date': [
+    "What was {stock_pos} {metric} on {date}?",
+    'Get the {metric} for {stock} on {date}.',
+    '{stock} {metric} {date}',
+    'I need the {metric} of {stock} on {date}.',
+    "Look up {stock_pos} {metric} for {date}.",
+    'Show me the {metric} of {stock} on {date}.',
+    'On {date}, what was the {metric} for {stock}?',
+    "Tell me {stock_pos} {metric} as of {date}.",
+    'Fetch the {date} {metric} for {stock}.',
+    'Can you find the {metric} of {stock} on {date}?',
+    '{metric} of {stock} on {date}, please.',
+    "How about {stock_pos} {metric} on {date}?",
+  ],
+  'company+fiscal_year': [
+    "What was {co_pos} {metric} in {fy}?",
+    'Get the {metric} for {co} in {fy}.',
+    '{co} {metric} {fy}',
+    'I need the {metric} of {co} for {fy}.',
+    "Look up {co_pos} {metric} for {fy}.",
+    'Show me the {metric} of {co} in {fy}.',
+    'For {fy}, what was the {metric} of {co}?',
+    "Tell me {co_pos} {fy} {metric}.",
+    'How much was the {metric} of {co} in {fy}?',
+    'Can you find the {metric} {co} reported for {fy}?',
+    '{metric} of {co} in {fy}, please.',
+    "How about {co_pos} {metric} in {fy}?",
+  ],
+  'ticker+fiscal_year': [
+    "What was {stock_pos} {metric} in {fy}?",
+    'Get the {metric} for {stock} in {fy}.',
+    '{stock} {metric} {fy}',
+    'I need the {metric} of {stock} for {fy}.',
+    "Look up {stock_pos} {metric} for {fy}.",
+    'Show me the {metric} of {stock} in {fy}.',
+    'For {fy}, what was the {metric} of {stock}?',
+    "Tell me {stock_pos} {fy} {metric}.",
+    'Can you find the {metric} {stock} had in {fy}?',
+    '{metric} of {stock} in {fy}, please.',
+    "How about {stock_pos} {metric} in {fy}?",
+  ],
+  'amount+currencies': [
+    'What is the {metric} for {money} to {to}?',
+    'How much is the {metric} on {money} into {to}?',
+    'Get the {metric} for converting {amt} {fromc} to {toc}.',
+    '{metric} for {money} -> {toc}?',
+    "I'm moving {money} into {to}: what's the {metric}?",
+    'Tell me the {metric} on {amt} {from} to {to}.',
+    'What would the {metric} be on {money} to {to}?',
+    'Look up the {metric}: {amt} {fromc} into {toc}.',
+    'Can you find the {metric} for {money} in {to}?',
+    '{metric} on {money} to {to}, please.',
+  ],
+  currency_pair: [
+    'What is the {metric} from {from} to {to}?',
+    'Get the {fromc}/{toc} {metric}.',
+    '{fromc} to {toc} {metric}?',
+    'Tell me the {metric} for {from} into {to}.',
+    'Look up the {metric} of {fromc} against {toc}.',
+    'Show me the {fromc}-{toc} {metric}.',
+    'Can you check the {metric} between {from} and {to}?',
+    'I need the {metric} for {fromc} in {toc}.',
+    'Fetch the {metric}, {fromc} to {toc}.',
+    "What's the {fromc}->{toc} {metric}?",
+  ],
+  ticker: [
+    "What is {stock_pos} {metric}?",
+    'Get the {metric} of {stock}.',
+    '{stock} {metric}?',
+    "Tell me {stock_pos} {metric}.",
+    'Look up the {metric} for {stock}.',
+    "Show me {stock_pos} {metric}.",
+    "I need {stock_pos} {metric}.",
+    'Can you find the {metric} of {stock}?',
+    'Fetch the {metric} for {stock}, please.',
+    "What's the {metric} on {stock}?",
+  ],
+  company: [
+    "What is {co_pos} {metric}?",
+    'Get the {metric} of {co}.',
+    '{co} {metric}?',
+    "Tell me {co_pos} {metric}.",
+    'Look up the {metric} for {co}.',
+    "Show me {co_pos} {metric}.",
+    "I need {co_pos} {metric}.",
+    'Can you find the {metric} of {co}?',
+    'Fetch the {metric} for {co}, please.',
+    "What's the {metric} on {co}?",
+  ],
+  currency: [
+    'What is the {metric} for {cur}?',
+    'Get the {metric} in {cur}.',
+    '{curc} {metric}?',
+    'Tell me the {metric} for {cur}.',
+    'Look up the {metric} of {cur}.',
+    'Show me the current {metric} for {curc}.',
+    'I need the {metric} for the {curc}.',
+    'Can you find the {metric} for {cur}?',
+    'Fetch the {curc} {metric}.',
+    "What's the {metric} on {cur}?",
+  ],
+};

@@ -31,6 +31,7 @@ import { executeTool } from '../env/execute';
 import type { ExecResult } from '../env/execute';
 import { isJsonObject, jsonTypeName, numberLiteralKind, parseCall, quote } from './parse';
 import type { ParseOptions, ParseResult } from './parse';
+import { failure, success, type Result } from '../util/result';
 
 export type RewardMode = 'seed' | 'tiered' | 'strict';
 export const REWARD_MODES: readonly RewardMode[] = ['seed', 'tiered', 'strict'];
@@ -70,37 +71,37 @@ export interface Prepared {
 // ---------------------------------------------------------------------------------------------------------
 // gold calls
 
-const goldCache = new Map<string, { ok: true; gold: Gold } | { ok: false; reason: string }>();
+const goldCache = new Map<string, Result<Gold>>();
 const GOLD_CACHE_MAX = 4096;
 
 /** Parse a gold_call column value (a JSON string). Cached: in GRPO the same gold comes num_generations times. */
-export function parseGold(gold_call: string): { ok: true; gold: Gold } | { ok: false; reason: string } {
-  if (typeof gold_call !== 'string') return { ok: false, reason: `gold_call is ${jsonTypeName(gold_call)}, not a JSON string` };
+export function parseGold(gold_call: string): Result<Gold> {
+  if (typeof gold_call !== 'string') return failure(`gold_call is ${jsonTypeName(gold_call)}, not a JSON string`);
   const hit = goldCache.get(gold_call);
   if (hit) return hit;
   const p = parseCall(gold_call);
-  let out: { ok: true; gold: Gold } | { ok: false; reason: string };
-  if (!p.ok) out = { ok: false, reason: `gold_call is not valid JSON: ${p.reason}` };
-  else if (!p.call) out = { ok: false, reason: 'gold_call is not a {"name": string, "arguments": object} call' };
-  else out = { ok: true, gold: p.call };
+  let out: Result<Gold>;
+  if (!p.success) out = failure(`gold_call is not valid JSON: ${p.message}`);
+  else if (!p.data.call) out = failure('gold_call is not a {"name": string, "arguments": object} call');
+  else out = success(p.data.call);
   if (goldCache.size >= GOLD_CACHE_MAX) goldCache.clear();
   goldCache.set(gold_call, out);
   return out;
 }
 
-/** Parse the completion and the gold once. Returns an error value when the gold row itself is unusable. */
+/** Parse the completion and the gold once. A failure when the gold row itself is unusable. */
 export function prepare(
   completion: string,
   gold_call: string,
   expected_result: string,
   opts: ParseOptions = {},
-): { ok: true; prepared: Prepared } | { ok: false; error: string } {
+): Result<Prepared> {
   const g = parseGold(gold_call);
-  if (!g.ok) return { ok: false, error: g.reason };
+  if (!g.success) return g;
   if (typeof expected_result !== 'string') {
-    return { ok: false, error: `expected_result is ${jsonTypeName(expected_result)}, not a string` };
+    return failure(`expected_result is ${jsonTypeName(expected_result)}, not a string`);
   }
-  return { ok: true, prepared: { parsed: parseCall(completion, opts), gold: g.gold, expected_result, exec: {} } };
+  return success({ parsed: parseCall(completion, opts), gold: g.data, expected_result, exec: {} });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -197,8 +198,8 @@ type Head =
 function checkHead(p: Prepared): Head {
   const components: Components = { json: 0, name: 0, schema: 0, execution: 0 };
   const parsed = p.parsed;
-  if (!parsed.ok) return { stop: true, check: { components, failures: [parsed.reason], predicted_name: '<invalid>' } };
-  const value = parsed.value;
+  if (!parsed.success) return { stop: true, check: { components, failures: [parsed.message], predicted_name: '<invalid>' } };
+  const value = parsed.data.value;
   if (!isJsonObject(value)) {
     return {
       stop: true,
@@ -396,7 +397,7 @@ function safeExecute(name: string, args: unknown): ExecResult {
     return executeTool(name, args);
   } catch (e) {
     // executeTool promises never to throw; if it ever does, the completion still only scores 0 here.
-    return { ok: false, error: `the executor threw: ${e instanceof Error ? e.message : String(e)}` };
+    return failure(`the executor threw: ${e instanceof Error ? e.message : String(e)}`);
   }
 }
 
@@ -404,8 +405,8 @@ function safeExecute(name: string, args: unknown): ExecResult {
 function runSeed(p: Prepared, value: Record<string, unknown>): ExecResult {
   if (p.exec.seed) return p.exec.seed;
   let r: ExecResult;
-  if (typeof value.name !== 'string') r = { ok: false, error: `no tool to run: name is ${describeName(value.name)}` };
-  else if (!isJsonObject(value.arguments)) r = { ok: false, error: `no arguments object to run with` };
+  if (typeof value.name !== 'string') r = failure(`no tool to run: name is ${describeName(value.name)}`);
+  else if (!isJsonObject(value.arguments)) r = failure(`no arguments object to run with`);
   else {
     const tool = getTool(value.name);
     if (!tool) r = safeExecute(value.name, value.arguments); // unknown tool: let the executor say so
@@ -425,15 +426,15 @@ function runSeed(p: Prepared, value: Record<string, unknown>): ExecResult {
 function runRaw(p: Prepared, value: Record<string, unknown>): ExecResult {
   if (p.exec.raw) return p.exec.raw;
   let r: ExecResult;
-  if (typeof value.name !== 'string') r = { ok: false, error: `no tool to run: name is ${describeName(value.name)}` };
-  else if (!isJsonObject(value.arguments)) r = { ok: false, error: `no arguments object to run with` };
+  if (typeof value.name !== 'string') r = failure(`no tool to run: name is ${describeName(value.name)}`);
+  else if (!isJsonObject(value.arguments)) r = failure(`no arguments object to run with`);
   else r = safeExecute(value.name, value.arguments);
   p.exec.raw = r;
   return r;
 }
 
 function executionFailure(r: ExecResult, expected: string): string | null {
-  if (!r.ok) return `execution: ${r.error}`;
-  if (r.text === expected) return null;
-  return `execution: got ${quote(r.text)}, expected ${quote(expected)}`;
+  if (!r.success) return `execution: ${r.message}`;
+  if (r.data.text === expected) return null;
+  return `execution: got ${quote(r.data.text)}, expected ${quote(expected)}`;
 }

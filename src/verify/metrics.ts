@@ -12,12 +12,18 @@
  *   exact_match             for a no_call gold: the name is no_call; otherwise executing the call gives
  *                           expected_result                                      (component `execution`)
  * Also reported: the mean reward of each mode (`reward_seed`, `reward_tiered`, `reward_strict`; the last is the
- * fraction of completions that pass every strict check).
+ * fraction of completions that pass every strict check), and two numbers for reading the tool list (issue 12):
+ *   arguments_given_name    among rows whose name is right, the share whose call executes to expected_result:
+ *                           "the tool was right" is function_name_accuracy, "and then the arguments were" is this
+ *   unlisted_calls          the share of rows whose completion names a tool the row's catalog does not list
+ *                           (control actions are always listed; rows without a catalog never count)
+ * Rows whose request needs a tool the catalog does not list (`unlisted_tool`, gold no_call) are broken out in
+ * `by_listing` (listed vs unlisted), so a split's exact match can be read with and without them.
  *
  * Where the course's Python would crash (a JSON value that is not an object), the completion counts as
  * invalid here. Nothing in this file throws on model output.
  */
-import { getTool } from '../env/tools';
+import { CONTROL_ACTIONS, getTool } from '../env/tools';
 import { checkMode, parseGold, prepare, REWARD_MODES } from './check';
 import type { RewardMode } from './check';
 import { toScore } from './reward';
@@ -29,6 +35,10 @@ export interface EvalRow {
   expected_result: string;
   behavior?: string;
   tool?: string;
+  /** The tool names the row's prompt listed (synth.ts Row.catalog). */
+  catalog?: readonly string[];
+  /** The tool the request needs when the catalog does not list it (gold no_call); null or absent otherwise. */
+  unlisted_tool?: string | null;
 }
 
 /** The metrics of one group of rows. */
@@ -41,6 +51,10 @@ export interface MetricSet {
   reward_seed: number;
   reward_tiered: number;
   reward_strict: number;
+  /** Among rows with the right name, the share whose call executes to expected_result (0 when none has it). */
+  arguments_given_name: number;
+  /** The share of rows whose completion names a tool its catalog does not list. */
+  unlisted_calls: number;
 }
 
 export const METRIC_NAMES = ['response_validity', 'function_name_accuracy', 'schema_match', 'exact_match'] as const;
@@ -58,10 +72,14 @@ export interface EvalReport extends MetricSet {
   errors: { index: number; error: string }[];
   by_behavior: Record<string, MetricSet>;
   by_tool: Record<string, MetricSet>;
+  /** listed: rows whose needed tool (or control action) is in the catalog; unlisted: rows whose is not (gold no_call). */
+  by_listing: { listed: MetricSet; unlisted: MetricSet };
   confusion: ConfusionMatrix;
   /** Names outside the catalog the model produced (hallucinated tools, look-alikes), with counts. */
   unknown_names: Record<string, number>;
 }
+
+const CONTROL_NAMES: readonly string[] = CONTROL_ACTIONS.map((t) => t.name);
 
 /** All three modes' scores for one row. */
 export type RowScores = Record<RewardMode, Score>;
@@ -73,9 +91,9 @@ export function scoreRows(predictions: string[], rows: EvalRow[], opts: ScoreOpt
     const p = prepare(predictions[i], rows[i]?.gold_call, rows[i]?.expected_result, opts);
     const s = {} as RowScores;
     for (const m of REWARD_MODES) {
-      s[m] = p.ok
-        ? toScore(checkMode(p.prepared, m), m)
-        : { mode: m, reward: 0, components: { json: 0, name: 0, schema: 0, execution: 0 }, reason: `bad row: ${p.error}`, exact: false, predicted_name: '<invalid>', error: p.error };
+      s[m] = p.success
+        ? toScore(checkMode(p.data, m), m)
+        : { mode: m, reward: 0, components: { json: 0, name: 0, schema: 0, execution: 0 }, reason: `bad row: ${p.message}`, exact: false, predicted_name: '<invalid>', error: p.message };
     }
     out.push(s);
   }
@@ -94,7 +112,7 @@ export function behaviorOf(goldName: string): string {
 
 function goldNameOf(row: EvalRow): string | null {
   const g = parseGold(row.gold_call);
-  return g.ok ? g.gold.name : null;
+  return g.success ? g.data.name : null;
 }
 
 /** Aggregate already-computed scores (e.g. the verify CLI's) into a report. */
@@ -102,6 +120,8 @@ export function summarize(scores: RowScores[], rows: EvalRow[]): EvalReport {
   const all = new Acc();
   const byBehavior = new Map<string, Acc>();
   const byTool = new Map<string, Acc>();
+  const listed = new Acc();
+  const unlisted = new Acc();
   const errors: { index: number; error: string }[] = [];
   const counts: Record<string, Record<string, number>> = Object.create(null);
   const predLabels = new Set<string>();
@@ -117,11 +137,13 @@ export function summarize(scores: RowScores[], rows: EvalRow[]): EvalReport {
     const goldName = goldNameOf(row) ?? '<unknown>';
     const behavior = row.behavior ?? behaviorOf(goldName);
     const tool = row.tool ?? goldName;
-    all.add(s);
-    getAcc(byBehavior, behavior).add(s);
-    getAcc(byTool, tool).add(s);
-
     let pred = s.seed.predicted_name;
+    const offList = Array.isArray(row.catalog) && !pred.startsWith('<') && !CONTROL_NAMES.includes(pred) && !row.catalog.includes(pred);
+    all.add(s, offList);
+    getAcc(byBehavior, behavior).add(s, offList);
+    getAcc(byTool, tool).add(s, offList);
+    (typeof row.unlisted_tool === 'string' ? unlisted : listed).add(s, offList);
+
     if (!pred.startsWith('<') && !getTool(pred)) {
       unknown[pred] = (unknown[pred] ?? 0) + 1;
       pred = '<unknown>';
@@ -138,6 +160,7 @@ export function summarize(scores: RowScores[], rows: EvalRow[]): EvalReport {
     errors,
     by_behavior: mapResult(byBehavior),
     by_tool: mapResult(byTool),
+    by_listing: { listed: listed.result(), unlisted: unlisted.result() },
     confusion: { gold, predicted, counts: plain(counts) },
     unknown_names: plain(unknown),
   };
@@ -176,14 +199,18 @@ class Acc {
   seed = 0;
   tiered = 0;
   strict = 0;
+  nameAndExecution = 0;
+  offList = 0;
 
-  add(s: RowScores): void {
+  add(s: RowScores, offList: boolean): void {
     const c = s.seed.components;
     this.n++;
     this.json += c.json;
     this.name += c.name;
     this.schema += c.schema;
     this.execution += c.execution;
+    this.nameAndExecution += c.name * c.execution;
+    this.offList += offList ? 1 : 0;
     this.seed += s.seed.reward;
     this.tiered += s.tiered.reward;
     this.strict += s.strict.reward;
@@ -200,6 +227,8 @@ class Acc {
       reward_seed: f(this.seed),
       reward_tiered: f(this.tiered),
       reward_strict: f(this.strict),
+      arguments_given_name: this.name ? round6(this.nameAndExecution / this.name) : 0,
+      unlisted_calls: f(this.offList),
     };
   }
 }
@@ -220,11 +249,14 @@ export function metricsTableRows(report: EvalReport): Record<string, string | nu
     reward_seed: m.reward_seed,
     reward_tiered: m.reward_tiered,
     reward_strict: m.reward_strict,
+    arguments_given_name: m.arguments_given_name,
+    unlisted_calls: m.unlisted_calls,
   });
   return [
     row('all', report),
     ...Object.entries(report.by_behavior).map(([k, m]) => row(`behavior=${k}`, m)),
     ...Object.entries(report.by_tool).map(([k, m]) => row(`tool=${k}`, m)),
+    ...(report.by_listing.unlisted.n ? [row('listed', report.by_listing.listed), row('unlisted', report.by_listing.unlisted)] : []),
   ];
 }
 

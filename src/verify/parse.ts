@@ -7,10 +7,13 @@
  * the stack, and whether a number was written as an integer (`2024`) or a float (`2024.0`) - the course's
  * Python reward distinguishes `int` from `float`, and the seed reward reproduces it.
  *
- * It never throws on model output: every failure comes back as `{ ok: false, reason }`.
+ * It never throws on model output: every failure comes back as a `Failure` (src/util/result.ts) whose `message`
+ * says why and where.
  * It is not a general JSON library: objects are built with a null prototype and it refuses inputs over
  * `MAX_INPUT_CHARS` before looking at them.
  */
+
+import { failure, success, type Result } from '../util/result';
 
 /** A parsed call: what the model asked to run. `arguments` is a null-prototype object. */
 export interface ToolCall {
@@ -19,16 +22,19 @@ export interface ToolCall {
 }
 
 /**
- * The outcome of parsing a completion.
- * - `ok: false`: not JSON (or refused by a guard); `reason` says why and where.
- * - `ok: true`: one JSON value was read. `value` is it (objects with a null prototype). `call` is set only when
- *   the value is an object whose `name` is a string and whose `arguments` is an object; otherwise it is null
- *   (e.g. an array, a string, or an object without a usable `name`) and scoring decides what that is worth.
- *   `wrapper` says which lenient wrapper was removed, if any.
+ * One JSON value read from a completion. `value` is it (objects with a null prototype). `call` is set only when
+ * the value is an object whose `name` is a string and whose `arguments` is an object; otherwise it is null
+ * (e.g. an array, a string, or an object without a usable `name`) and scoring decides what that is worth.
+ * `wrapper` says which lenient wrapper was removed, if any.
  */
-export type ParseResult =
-  | { ok: true; call: ToolCall | null; value: unknown; wrapper?: 'fence' | 'tool_call' }
-  | { ok: false; reason: string };
+export interface Parsed {
+  call: ToolCall | null;
+  value: unknown;
+  wrapper?: 'fence' | 'tool_call';
+}
+
+/** The outcome of parsing a completion: the value read, or (not JSON, or refused by a guard) why not. */
+export type ParseResult = Result<Parsed>;
 
 export interface ParseOptions {
   /** Also accept a ```json fence or a <tool_call>...</tool_call> wrapper around the whole output. Default false. */
@@ -77,9 +83,9 @@ export function isJsonObject(v: unknown): v is Record<string, unknown> {
  * or `<tool_call>` wrapper around the whole text is removed first. Never throws.
  */
 export function parseCall(text: string, opts: ParseOptions = {}): ParseResult {
-  if (typeof text !== 'string') return { ok: false, reason: `completion is ${typeof text}, not a string` };
+  if (typeof text !== 'string') return failure(`completion is ${typeof text}, not a string`);
   if (text.length > MAX_INPUT_CHARS) {
-    return { ok: false, reason: `output too long: ${text.length} characters > limit ${MAX_INPUT_CHARS}` };
+    return failure(`output too long: ${text.length} characters > limit ${MAX_INPUT_CHARS}`);
   }
   let body = text.trim();
   let wrapper: 'fence' | 'tool_call' | undefined;
@@ -90,20 +96,20 @@ export function parseCall(text: string, opts: ParseOptions = {}): ParseResult {
       wrapper = un.wrapper;
     }
   }
-  if (body.length === 0) return { ok: false, reason: 'empty output' };
+  if (body.length === 0) return failure('empty output');
   let value: unknown;
   try {
     value = new Parser(body).parseDocument();
   } catch (e) {
-    if (e instanceof JsonError) return { ok: false, reason: e.message };
+    if (e instanceof JsonError) return failure(e.message);
     // Not expected (the parser bounds its own recursion), but model output must never crash the caller.
-    return { ok: false, reason: `parser failure: ${e instanceof Error ? e.message : String(e)}` };
+    return failure(`parser failure: ${e instanceof Error ? e.message : String(e)}`);
   }
   let call: ToolCall | null = null;
   if (isJsonObject(value) && typeof value.name === 'string' && isJsonObject(value.arguments)) {
     call = { name: value.name, arguments: value.arguments };
   }
-  return wrapper ? { ok: true, call, value, wrapper } : { ok: true, call, value };
+  return success(wrapper ? { call, value, wrapper } : { call, value });
 }
 
 function unwrap(s: string): { body: string; wrapper: 'fence' | 'tool_call' } | null {

@@ -10,20 +10,48 @@
  *           arguments are wrong or missing; 0.0 otherwise (wrong tool, invalid JSON). The RLVR write-up's tiers.
  *   strict  1.0 only when all four strict checks pass, else 0.0. All-or-nothing, like a BFCL accuracy; the
  *           components still say which checks passed, for logging.
+ * And one reward that needs no gold call (`outcome`, for outcome-labelled rows: a request plus what the right
+ * action gave, as an API log records it):
+ *   outcome 1.0 when the completion parses as exactly one call {name, arguments}, the name is a control action
+ *           or a tool the row's `catalog` lists, it is the row's `tool` (the action that produced the outcome),
+ *           and executing the call in the sandbox gives exactly `expected_result`; else 0.0. It never reads
+ *           `gold_call`. It reads `tool` because a bare number does not say which action produced it: in this
+ *           sandbox convert_currency(1, A, B) prints get_exchange_rate(A, B)'s rate, convert_currency(x, A, A)
+ *           prints any x, so without the action's name any listed amount tool could reproduce any figure.
  *
  * What this file is not: the checks themselves (check.ts) or aggregate metrics (metrics.ts).
  */
 import { checkMode, prepare, REWARD_MODES } from './check';
 import type { Check, Components, RewardMode } from './check';
+import { isJsonObject, jsonTypeName, parseCall, quote } from './parse';
 import type { ParseOptions } from './parse';
+import { CONTROL_ACTIONS } from '../env/tools';
+import { executeTool } from '../env/execute';
+import { failure, success, type Result } from '../util/result';
 
 export type { Components, RewardMode } from './check';
 export { REWARD_MODES } from './check';
 
-/** The dataset columns a reward reads (TRL passes every column by name; these are the course's). */
+/**
+ * The dataset columns a reward reads (TRL passes every column by name). seed / tiered / strict read the course's
+ * `gold_call` and `expected_result`; outcome reads `expected_result`, `tool` and `catalog`.
+ */
 export interface RewardColumns {
-  gold_call: string[];
+  gold_call?: string[];
   expected_result: string[];
+  /** The gold action's name per row (synth.ts Row.tool). */
+  tool?: string[];
+  /** The tool names each row's prompt lists (synth.ts Row.catalog). */
+  catalog?: (readonly string[])[];
+}
+
+/** A batch's reward columns from its rows (rows without `tool` / `catalog` leave those columns out). */
+export function rewardColumns(rows: readonly { gold_call?: string; expected_result: string; tool?: string; catalog?: readonly string[] }[]): RewardColumns {
+  const out: RewardColumns = { expected_result: rows.map((r) => r.expected_result) };
+  if (rows.every((r) => typeof r.gold_call === 'string')) out.gold_call = rows.map((r) => r.gold_call!);
+  if (rows.every((r) => typeof r.tool === 'string')) out.tool = rows.map((r) => r.tool!);
+  if (rows.every((r) => Array.isArray(r.catalog))) out.catalog = rows.map((r) => r.catalog!);
+  return out;
 }
 
 /** TRL's reward function shape. */
@@ -99,8 +127,8 @@ export function scoreCompletion(
   opts: ScoreOptions = {},
 ): Score {
   const p = prepare(completion, gold_call, expected_result, opts);
-  if (!p.ok) return errorScore(mode, p.error);
-  return toScore(checkMode(p.prepared, mode), mode);
+  if (!p.success) return errorScore(mode, p.message);
+  return toScore(checkMode(p.data, mode), mode);
 }
 
 /** Score one completion in every mode at once (one parse, executions shared). */
@@ -112,7 +140,7 @@ export function scoreAllModes(
 ): Record<RewardMode, Score> {
   const p = prepare(completion, gold_call, expected_result, opts);
   const out = {} as Record<RewardMode, Score>;
-  for (const m of REWARD_MODES) out[m] = p.ok ? toScore(checkMode(p.prepared, m), m) : errorScore(m, p.error);
+  for (const m of REWARD_MODES) out[m] = p.success ? toScore(checkMode(p.data, m), m) : errorScore(m, p.message);
   return out;
 }
 
@@ -132,11 +160,101 @@ export function makeReward(mode: RewardMode, opts: ScoreOptions = {}): RewardFn 
   return fn;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// outcome: no gold call needed
+
+/** What the outcome reward concluded about one completion. */
+export interface OutcomeScore {
+  /** 1 or 0. */
+  reward: number;
+  /** 'ok', or the first check that failed (same wording as the other modes where the check is the same). */
+  reason: string;
+  /** What the completion asked for: a name, '<invalid>' (not one call object) or '<no_name>'. */
+  predicted_name: string;
+}
+
+/** One outcome-labelled row, as the outcome reward reads it. */
+export interface OutcomeRow {
+  expected_result: string;
+  tool: string;
+  catalog: readonly string[];
+}
+
+const CONTROL_NAMES: readonly string[] = CONTROL_ACTIONS.map((t) => t.name);
+
+/** Check an outcome-labelled row: the three columns are there and agree (the row's action is listed or a control action). */
+export function checkOutcomeRow(expected_result: unknown, tool: unknown, catalog: unknown): Result<OutcomeRow> {
+  if (typeof expected_result !== 'string') return failure(`expected_result is ${jsonTypeName(expected_result)}, not a string`);
+  if (typeof tool !== 'string') return failure(`tool is ${tool === undefined ? 'missing' : jsonTypeName(tool)}, not a string (the outcome reward needs the action's name)`);
+  if (!Array.isArray(catalog) || !catalog.every((n) => typeof n === 'string')) {
+    return failure(`catalog is ${catalog === undefined ? 'missing' : jsonTypeName(catalog)}, not a list of tool names`);
+  }
+  if (!CONTROL_NAMES.includes(tool) && !catalog.includes(tool)) return failure(`tool ${quote(tool)} is neither listed in the row's catalog nor a control action`);
+  return success({ expected_result, tool, catalog: catalog as string[] });
+}
+
+/**
+ * Score one completion against an outcome-labelled row (see the file comment). A failure only when the row is
+ * unusable; a bad completion is a success with reward 0 and its reason. Never throws.
+ */
+export function scoreOutcome(completion: string, row: OutcomeRow, opts: ScoreOptions = {}): OutcomeScore {
+  const zero = (reason: string, predicted_name = '<invalid>'): OutcomeScore => ({ reward: 0, reason, predicted_name });
+  const parsed = parseCall(completion, opts);
+  if (!parsed.success) return zero(parsed.message);
+  const v = parsed.data.value;
+  if (!isJsonObject(v)) return zero(`output is a JSON ${jsonTypeName(v)}, not an object: scores 0`);
+  const name = typeof v.name === 'string' ? v.name : '<no_name>';
+  const extra = Object.keys(v).filter((k) => k !== 'name' && k !== 'arguments');
+  if (extra.length) return zero(`top level: unexpected key(s) ${extra.map((k) => quote(k)).join(', ')} (a call is exactly {"name", "arguments"})`, name);
+  if (typeof v.name !== 'string') return zero(v.name === undefined ? 'name: missing' : `name: expected a string, got a ${jsonTypeName(v.name)}`, name);
+  if (!isJsonObject(v.arguments)) return zero(v.arguments === undefined ? 'arguments: missing' : `arguments: expected an object, got a ${jsonTypeName(v.arguments)}`, name);
+  if (!CONTROL_NAMES.includes(v.name) && !row.catalog.includes(v.name)) return zero(`name: ${quote(v.name)} is not listed in this row's catalog`, name);
+  if (v.name !== row.tool) return zero(`name: expected ${quote(row.tool)}, got ${quote(v.name)}`, name);
+  let r: ReturnType<typeof executeTool>;
+  try {
+    r = executeTool(v.name, v.arguments);
+  } catch (e) {
+    // executeTool promises never to throw; if it ever does, the completion still only scores 0 here.
+    r = failure(`the executor threw: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (!r.success) return zero(`execution: ${r.message}`, name);
+  if (r.data.text !== row.expected_result) return zero(`execution: got ${quote(r.data.text)}, expected ${quote(row.expected_result)}`, name);
+  return { reward: 1, reason: 'ok', predicted_name: name };
+}
+
+/** The outcome reward in TRL's shape: reads `expected_result`, `tool` and `catalog`; a row missing any scores 0. */
+export function makeOutcomeReward(opts: ScoreOptions = {}): RewardFn {
+  const fn: RewardFn = (completions, columns) => {
+    const out = new Array<number>(completions.length);
+    for (let i = 0; i < completions.length; i++) {
+      const row = checkOutcomeRow(columns?.expected_result?.[i], columns?.tool?.[i], columns?.catalog?.[i]);
+      out[i] = row.success ? scoreOutcome(completions[i], row.data, opts).reward : 0;
+    }
+    return out;
+  };
+  Object.defineProperty(fn, 'name', { value: 'outcome_reward' });
+  return fn;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
 /** The course's reward (0.2 / 0.3 / 0.3 / 0.2). */
 export const seedReward: RewardFn = makeReward('seed');
 /** 1.0 exact, 0.5 right name, 0.0 otherwise. */
 export const tieredReward: RewardFn = makeReward('tiered');
 /** 1.0 only if every strict check passes. */
 export const strictReward: RewardFn = makeReward('strict');
+/** 1.0 when the listed call executes to the row's expected_result (no gold call read). */
+export const outcomeReward: RewardFn = makeOutcomeReward();
 
-export const REWARDS: Record<RewardMode, RewardFn> = { seed: seedReward, tiered: tieredReward, strict: strictReward };
+/** Every reward function by the name a config gives it (`reward_funcs`). */
+export type RewardName = RewardMode | 'outcome';
+export const REWARD_NAMES: readonly RewardName[] = [...REWARD_MODES, 'outcome'];
+/** The columns each reward needs: a trainer can check its dataset before the first step. */
+export const REWARD_COLUMNS: Readonly<Record<RewardName, readonly (keyof RewardColumns)[]>> = {
+  seed: ['gold_call', 'expected_result'],
+  tiered: ['gold_call', 'expected_result'],
+  strict: ['gold_call', 'expected_result'],
+  outcome: ['expected_result', 'tool', 'catalog'],
+};
+export const REWARDS: Record<RewardName, RewardFn> = { seed: seedReward, tiered: tieredReward, strict: strictReward, outcome: outcomeReward };
