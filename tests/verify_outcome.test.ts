@@ -202,3 +202,56 @@ test('metrics: the tool right, then the arguments given the tool; calls of unlis
 function round6(x: number): number {
   return Math.round(x * 1e6) / 1e6;
 }
+
+/** Run a command's main() with console output captured. */
+async function runQuiet(main: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const log = console.log, error = console.error;
+  let out = '', err = '';
+  console.log = (...a: unknown[]) => void (out += a.join(' ') + '\n');
+  console.error = (...a: unknown[]) => void (err += a.join(' ') + '\n');
+  try {
+    return { code: await main(argv), out, err };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+test('verify --reward outcome scores outcome-labelled rows (no gold_call); eval breaks out unlisted rows', async () => {
+  const os = await import('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'outcome-'));
+  const input = path.join(dir, 'rows.jsonl');
+  const rate = call('get_exchange_rate', { from_currency: 'USD', to_currency: 'EUR' });
+  const lines = [
+    { completion: rate, expected_result: '0.92', tool: 'get_exchange_rate', catalog: ['get_exchange_rate'] },
+    { completion: call('convert_currency', { amount: 1, from_currency: 'USD', to_currency: 'EUR' }), expected_result: '0.92', tool: 'get_exchange_rate', catalog: ['get_exchange_rate', 'convert_currency'] },
+    { completion: rate, expected_result: '0.92', tool: 'get_exchange_rate' },
+  ];
+  fs.writeFileSync(input, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const { main } = await import('../src/cli/verify');
+  const output = path.join(dir, 'scored.jsonl');
+  const r = await runQuiet(main, ['--input', input, '--reward', 'outcome', '--output', output]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /rows\.jsonl:3: catalog is missing/);
+  assert.match(r.out, /2 scored, 1 with errors; reward mode outcome/);
+  assert.match(r.out, /mean outcome reward\s+0\.5000/);
+  const out = fs.readFileSync(output, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(out.map((o) => o.reward), [1, 0, undefined]);
+  assert.match(out[1].reason, /expected "get_exchange_rate", got "convert_currency"/);
+
+  const s = synthesize({ seed: 2, n: 0, nValidation: 0, nTest: 60, nHeldout: 0 });
+  const preds = path.join(dir, 'preds.jsonl');
+  fs.writeFileSync(preds, s.test.map((row) => JSON.stringify({ ...row, completion: row.unlisted_tool ? call(row.unlisted_tool, {}) : row.gold_call })).join('\n') + '\n');
+  const ev = await import('../src/cli/eval');
+  const e = await runQuiet(ev.main, ['--predictions', preds, '--out', path.join(dir, 'report.json')]);
+  assert.equal(e.code, 0, e.err);
+  const rep = JSON.parse(fs.readFileSync(path.join(dir, 'report.json'), 'utf8'));
+  const nUn = s.test.filter((x) => x.unlisted_tool).length;
+  assert.ok(nUn >= 2);
+  assert.equal(rep.by_listing.unlisted.n, nUn);
+  assert.equal(rep.by_listing.unlisted.exact_match, 0);
+  assert.equal(rep.by_listing.unlisted.unlisted_calls, 1);
+  assert.equal(rep.by_listing.listed.exact_match, 1);
+  assert.match(e.out, /unlisted_calls/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});

@@ -1,9 +1,12 @@
 /**
  * `npx tsx src/run.ts eval --predictions FILE.jsonl [--out FILE.json]`
  *
- * Evaluates a file of predictions - rows `{completion, gold_call, expected_result, behavior?, tool?}` - with
- * the course's four metrics, per behaviour and per tool, and a function-name confusion matrix. Prints them as
- * danfojs tables and writes the full report as JSON. Bad lines are reported as FILE:LINE and left out.
+ * Evaluates a file of predictions - rows `{completion, gold_call, expected_result, behavior?, tool?, catalog?,
+ * unlisted_tool?}` - with the course's four metrics, per behaviour and per tool, a function-name confusion
+ * matrix, and (with synth.ts's catalog columns) how often a right name came with right arguments
+ * (`arguments_given_name`), how often the model called a tool its prompt did not list (`unlisted_calls`), and
+ * the rows whose needed tool was not listed apart (`listed` / `unlisted`). Prints them as danfojs tables and
+ * writes the full report as JSON. Bad lines are reported as FILE:LINE and left out.
  *
  * Not a generation command: producing the completions is the model's job (see the training commands).
  */
@@ -17,7 +20,7 @@ import { readCompletionRows } from './verify';
 import type { JsonlLine } from './verify';
 
 const FLAGS: Record<string, FlagSpec> = {
-  predictions: { type: 'string', help: 'JSONL file of {completion, gold_call, expected_result, behavior?, tool?} rows (required)' },
+  predictions: { type: 'string', help: 'JSONL file of {completion, gold_call, expected_result, behavior?, tool?, catalog?, unlisted_tool?} rows (required)' },
   out: { type: 'string', help: 'where to write the JSON report (default: PREDICTIONS with .eval.json)' },
   lenient: { type: 'bool', help: 'also accept a ```json fence or <tool_call> wrapper', default: false },
 };

@@ -1,9 +1,10 @@
 /**
- * `npx tsx src/run.ts verify --input FILE.jsonl [--reward seed|tiered|strict] [--output FILE.jsonl]`
+ * `npx tsx src/run.ts verify --input FILE.jsonl [--reward seed|tiered|strict|outcome] [--output FILE.jsonl]`
  *
  * Scores a file of completions: each line is `{completion, gold_call, expected_result, ...}` (the course's
- * columns). Writes every row back with `reward`, `components` and `reason` added, and prints the course's four
- * metrics. A bad line (not JSON, a missing or non-string column, an unusable gold_call) is reported as
+ * columns; `--reward outcome` also reads `tool` and `catalog`, synth.ts's columns, and never `gold_call`).
+ * Writes every row back with `reward`, `components` (not for outcome) and `reason` added, and prints the
+ * course's four metrics. A bad line (not JSON, a missing or non-string column, an unusable gold_call) is reported as
  * FILE:LINE on stderr and written with an `error` field; every other line is still scored. The exit code is
  * non-zero only when the input cannot be read or the output cannot be written.
  *
@@ -14,21 +15,21 @@ import * as path from 'node:path';
 import { flagsHelp, parseFlags } from '../util/args';
 import type { FlagSpec } from '../util/args';
 import { resolveUserPath } from '../util/paths';
-import { REWARD_MODES } from '../verify/reward';
-import type { RewardMode } from '../verify/reward';
+import { REWARD_NAMES, checkOutcomeRow, scoreOutcome } from '../verify/reward';
+import type { RewardName } from '../verify/reward';
 import { METRIC_NAMES, scoreRows, summarize } from '../verify/metrics';
 import type { EvalRow, RowScores } from '../verify/metrics';
 
 const FLAGS: Record<string, FlagSpec> = {
   input: { type: 'string', help: 'JSONL file of {completion, gold_call, expected_result} rows (required)' },
-  reward: { type: 'string', help: 'reward mode written to each row', choices: REWARD_MODES, default: 'seed' },
+  reward: { type: 'string', help: 'reward written to each row (outcome: needs tool and catalog columns)', choices: REWARD_NAMES, default: 'seed' },
   output: { type: 'string', help: "where to write scored rows ('-' = stdout; default: INPUT with .scored.jsonl)" },
   lenient: { type: 'bool', help: 'also accept a ```json fence or <tool_call> wrapper', default: false },
 };
 
 export const help = `Score completions against gold calls and print the four metrics.
 
-usage: npx tsx src/run.ts verify --input FILE.jsonl [--reward seed|tiered|strict] [--output FILE.jsonl]
+usage: npx tsx src/run.ts verify --input FILE.jsonl [--reward seed|tiered|strict|outcome] [--output FILE.jsonl]
 
 ${flagsHelp(FLAGS)}`;
 
@@ -41,7 +42,7 @@ export type JsonlLine =
  * Read a JSONL file of completion rows without giving up on bad lines. Blank lines are skipped.
  * Throws only when the file itself cannot be read.
  */
-export function readCompletionRows(file: string): JsonlLine[] {
+export function readCompletionRows(file: string, required: readonly string[] = ['completion', 'gold_call', 'expected_result']): JsonlLine[] {
   const text = fs.readFileSync(file, 'utf8');
   const out: JsonlLine[] = [];
   const lines = text.split('\n');
@@ -61,13 +62,15 @@ export function readCompletionRows(file: string): JsonlLine[] {
       continue;
     }
     const row = v as Record<string, unknown>;
-    const bad = ['completion', 'gold_call', 'expected_result'].filter((k) => typeof row[k] !== 'string');
+    const bad = required.filter((k) => typeof row[k] !== 'string');
     if (bad.length) {
       const what = bad.map((k) => (k in row ? `${k} is not a string` : `missing column ${k}`)).join(', ');
       out.push({ line: i + 1, ok: false, raw, row, error: `${where}: ${what}` });
       continue;
     }
     for (const k of ['behavior', 'tool'] as const) if (row[k] !== undefined && typeof row[k] !== 'string') delete row[k];
+    if (row.catalog !== undefined && !(Array.isArray(row.catalog) && row.catalog.every((x) => typeof x === 'string'))) delete row.catalog;
+    if (row.unlisted_tool !== undefined && row.unlisted_tool !== null && typeof row.unlisted_tool !== 'string') delete row.unlisted_tool;
     out.push({ line: i + 1, ok: true, row: row as Record<string, unknown> & { completion: string } & EvalRow });
   }
   return out;
@@ -86,19 +89,23 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const input = resolveUserPath(flags.input);
-  const mode = flags.reward as RewardMode;
+  const mode = flags.reward as RewardName;
+  const lenient = flags.lenient === true;
   let lines: JsonlLine[];
   try {
-    lines = readCompletionRows(input);
+    lines = readCompletionRows(input, mode === 'outcome' ? ['completion', 'expected_result'] : undefined);
   } catch (e) {
     console.error(`error: cannot read ${input}: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   }
 
   const good = lines.filter((l): l is Extract<JsonlLine, { ok: true }> => l.ok);
-  const scores = scoreRows(good.map((l) => l.row.completion), good.map((l) => l.row), { lenient: flags.lenient === true });
+  // Outcome-labelled rows may have no gold_call: the four metrics then cover only the rows that have one.
+  const withGold = good.filter((l) => typeof l.row.gold_call === 'string');
+  const scores = scoreRows(withGold.map((l) => l.row.completion), withGold.map((l) => l.row), { lenient });
   const byLine = new Map<number, RowScores>();
-  good.forEach((l, i) => byLine.set(l.line, scores[i]));
+  withGold.forEach((l, i) => byLine.set(l.line, scores[i]));
+  let outcomeSum = 0, outcomeN = 0;
 
   const outRows: string[] = [];
   let errors = 0;
@@ -109,15 +116,26 @@ export async function main(argv: string[]): Promise<number> {
       outRows.push(JSON.stringify({ ...(l.row ?? { raw: l.raw }), line: l.line, error: l.error }));
       continue;
     }
-    const s = byLine.get(l.line)![mode];
-    if (s.error) {
+    const bad = (why: string) => {
       errors++;
-      const error = `${input}:${l.line}: ${s.error}`;
+      const error = `${input}:${l.line}: ${why}`;
       console.error(`error: ${error}`);
       outRows.push(JSON.stringify({ ...l.row, line: l.line, error }));
+    };
+    if (mode === 'outcome') {
+      const row = checkOutcomeRow(l.row.expected_result, l.row.tool, l.row.catalog);
+      if (!row.success) bad(row.message);
+      else {
+        const o = scoreOutcome(l.row.completion, row.data, { lenient });
+        outcomeSum += o.reward;
+        outcomeN++;
+        outRows.push(JSON.stringify({ ...l.row, reward: o.reward, reason: o.reason }));
+      }
       continue;
     }
-    outRows.push(JSON.stringify({ ...l.row, reward: s.reward, components: s.components, reason: s.reason }));
+    const s = byLine.get(l.line)![mode];
+    if (s.error) bad(s.error);
+    else outRows.push(JSON.stringify({ ...l.row, reward: s.reward, components: s.components, reason: s.reason }));
   }
 
   const out = flags.output === '-' ? '-' : resolveUserPath(typeof flags.output === 'string' ? flags.output : defaultOutput(input));
@@ -133,11 +151,13 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const report = summarize(scores, good.map((l) => l.row));
+  const report = summarize(scores, withGold.map((l) => l.row));
   const log = out === '-' ? console.error : console.log;
-  log(`verify: ${lines.length} rows read from ${input}, ${report.n} scored, ${errors} with errors; reward mode ${mode}`);
-  for (const k of METRIC_NAMES) log(`  ${k.padEnd(24)} ${report[k].toFixed(4)}`);
-  log(`  ${('mean ' + mode + ' reward').padEnd(24)} ${report[`reward_${mode}`].toFixed(4)}`);
+  const scored = mode === 'outcome' ? outcomeN : report.n;
+  log(`verify: ${lines.length} rows read from ${input}, ${scored} scored, ${errors} with errors; reward mode ${mode}`);
+  if (report.n) for (const k of METRIC_NAMES) log(`  ${k.padEnd(24)} ${report[k].toFixed(4)}`);
+  const mean = mode === 'outcome' ? (outcomeN ? outcomeSum / outcomeN : 0) : report[`reward_${mode}`];
+  log(`  ${('mean ' + mode + ' reward').padEnd(24)} ${mean.toFixed(4)}`);
   if (out !== '-') log(`wrote ${out}`);
   return 0;
 }
