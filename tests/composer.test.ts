@@ -6,30 +6,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compose, countPhrasings, reorder, addTypo, lowerFirst, COMPOSE_CLEAN, COMPOSE_DEFAULTS, type ComposeOptions } from '../src/env/composer';
-import { TEMPLATES, type Template } from '../src/env/synth';
+import { TEMPLATES, phrasingCounts } from '../src/env/synth';
 import { TOOLS, SYNTHETIC_TOOLS } from '../src/env/tools';
 import { Rng } from '../src/util/rng';
 
-/** The kind a template's rows count under: its tool for execute templates, else its behaviour. */
-const kindOf = (t: Template) => (t.behavior === 'execute' ? t.tool : t.behavior);
 const slots = (s: string) => (s.match(/\{\w+\}/g) ?? []).sort();
 
 test('at least 100 distinct phrasings (before slot filling) per tool and behaviour, in train and in test, without case or typo variants', () => {
-  const counts: Record<string, number> = {};
-  const kinds = [...TOOLS.map((t) => t.name), ...SYNTHETIC_TOOLS.map((t) => t.name), 'ask_user', 'refuse', 'no_call'];
-  for (const kind of kinds) {
-    for (const side of ['train', 'test'] as const) {
-      const cores = TEMPLATES.filter((t) => kindOf(t) === kind && (side === 'train' ? t.split !== 'test' : t.split === 'test'));
-      if (cores.length === 0) continue; // held-out and synthetic tools have no test templates
-      const n = countPhrasings(cores, new Rng(7), 3000, COMPOSE_CLEAN);
-      counts[`${kind}/${side}`] = n;
-      assert.ok(n >= 100, `${kind} (${side} templates): only ${n} distinct phrasings`);
-    }
-  }
-  // The real tools and behaviours, both sides; each synthetic tool, train side.
-  assert.equal(Object.keys(counts).length, (TOOLS.length - 2) * 2 + 2 + SYNTHETIC_TOOLS.length + 3 * 2);
+  const rows = phrasingCounts(3000);
+  const counts = Object.fromEntries(rows.map((r) => [`${r.kind}/${r.templates_of}`, r.phrasings]));
+  for (const r of rows) assert.ok(r.phrasings >= 100, `${r.kind} (${r.templates_of} templates): only ${r.phrasings} distinct phrasings`);
+  // Every tool and behaviour is there: real tools on both sides, held-out tools, each synthetic tool, and the
+  // three control actions on both sides.
+  for (const t of TOOLS.filter((x) => !x.heldout)) for (const side of ['train', 'test']) assert.ok(`${t.name}/${side}` in counts, `${t.name}/${side}`);
+  for (const t of TOOLS.filter((x) => x.heldout)) assert.ok(`${t.name}/heldout_tools` in counts, t.name);
+  for (const t of SYNTHETIC_TOOLS) assert.ok(`${t.name}/train` in counts, t.name);
+  for (const b of ['ask_user', 'refuse', 'no_call']) for (const side of ['train', 'test']) assert.ok(`${b}/${side}` in counts, `${b}/${side}`);
+  assert.equal(rows.length, (TOOLS.length - 2) * 2 + 2 + SYNTHETIC_TOOLS.length + 3 * 2);
   // With case and typos the count only grows.
   const cores = TEMPLATES.filter((t) => t.tool === 'get_revenue' && t.split === 'train');
+  assert.equal(countPhrasings(cores, new Rng(7), 3000, COMPOSE_CLEAN), counts['get_revenue/train']);
   assert.ok(countPhrasings(cores, new Rng(7), 3000, COMPOSE_DEFAULTS) > counts['get_revenue/train']);
 });
 

@@ -45,7 +45,7 @@ import { CONTROL_ACTIONS, HELDOUT_TOOLS, SYNTHETIC_TOOLS, TRAIN_TOOLS, getTool, 
 import { COMPANY_BY_TICKER, CURRENCIES, FISCAL_YEARS, TICKERS, TRADING_DAYS } from './market';
 import { executeTool } from './execute';
 import { buildMessages, buildPrompt } from './prompt';
-import { compose, COMPOSE_DEFAULTS, type ComposeOptions, type Phrasing } from './composer';
+import { compose, countPhrasings, COMPOSE_CLEAN, COMPOSE_DEFAULTS, type ComposeOptions, type Phrasing } from './composer';
 import { sampleCatalog, CATALOG_DEFAULTS, type CatalogOptions } from './catalog';
 import {
   ASK_USER_TEMPLATES, FILLERS, NO_CALL_TEMPLATES, REFUSE_TEMPLATES, SYNTHETIC_TEMPLATES, TOOL_TEMPLATES,
@@ -711,6 +711,24 @@ export function splitStats(splits: Splits): Record<Split, { rows: number; demons
     tool: count(rows, (r) => r.tool),
   });
   return { train: one(splits.train), validation: one(splits.validation), test: one(splits.test), heldout_tools: one(splits.heldout_tools) };
+}
+
+/**
+ * How many distinct phrasings (before slot filling) the composer makes of each tool's / behaviour's core
+ * templates, per template split: `draws` compositions each (a core picked uniformly each time), without the
+ * lower-case and typo variants, so the count is of wordings, not of noise. A lower bound on the true number.
+ */
+export function phrasingCounts(draws = 3000, seed = 7): { kind: string; templates_of: TemplateSplit; templates: number; phrasings: number }[] {
+  const groups = new Map<string, Template[]>();
+  for (const t of TEMPLATES) {
+    const key = `${t.behavior === 'execute' ? t.tool : t.behavior}|${t.split}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(t);
+  }
+  return [...groups].map(([key, ts]) => {
+    const [kind, split] = key.split('|');
+    return { kind, templates_of: split as TemplateSplit, templates: ts.length, phrasings: countPhrasings(ts, new Rng(seed), draws, COMPOSE_CLEAN) };
+  });
 }
 
 /** The tool names a prompt may list in each split (control actions aside). */
