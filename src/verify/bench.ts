@@ -14,7 +14,7 @@ import { REWARD_MODES, scoreAllModes, scoreCompletion } from './reward';
 
 /** The benchmark's fixed mix: `n` (completion, gold_call, expected_result) triples, same for a given seed. */
 export function benchMix(n = 2000, seed = 1234): { completion: string; gold_call: string; expected_result: string }[] {
-  const rows = synthesize({ seed, n: 200, nTest: 0, nHeldout: 0 }).train;
+  const rows = synthesize({ seed, n: 200, nValidation: 0, nTest: 0, nHeldout: 0 }).train;
   const rng = new Rng(seed);
   const out: { completion: string; gold_call: string; expected_result: string }[] = [];
   for (let i = 0; i < n; i++) {
