@@ -230,7 +230,8 @@ test("prompt: the course's prompt extended with ask_user, refuse and unlisted to
   assert.ok(s.length < 480, `compact prompt is ${s.length} chars`);
   const lines = s.split('\n');
   assert.equal(lines.length, 1 + TRAIN_TOOLS.length + CONTROL_ACTIONS.length);
-  assert.equal(lines[1], 'get_stock_price(ticker,date:YYYY-MM-DD) close');
+  assert.deepEqual(lines.slice(1, 4), ['no_call() nothing fits', 'ask_user(missing,question) args missing', 'refuse(reason) harmful']);
+  assert.equal(lines[4], 'get_stock_price(ticker,date:YYYY-MM-DD) close');
   for (const t of [...TRAIN_TOOLS, ...CONTROL_ACTIONS]) assert.ok(lines.some((l) => l.startsWith(t.name + '(')), t.name);
   assert.ok(!s.includes('get_market_cap'));
   assert.ok(compactSystemPrompt(TOOLS).includes('get_market_cap(ticker,date:YYYY-MM-DD) market capitalization'));
@@ -240,12 +241,13 @@ test("prompt: the course's prompt extended with ask_user, refuse and unlisted to
 test('prompt: lists exactly the given catalog, in its order, each tool with its gloss', () => {
   const catalog = [getTool('get_gross_margin')!, getTool('get_profit')!, getTool('get_trading_volume')!];
   const lines = compactSystemPrompt(catalog).split('\n');
-  assert.deepEqual(lines.slice(1, 4), [
+  // The fixed lines first (rows with different catalogs still share a prompt prefix), then the catalog in order.
+  assert.deepEqual(lines.slice(0, 4), compactSystemPrompt([]).split('\n'));
+  assert.deepEqual(lines.slice(4), [
     'get_gross_margin(company,fiscal_year) percent',
     'get_profit(company,fiscal_year) net income',
     'get_trading_volume(ticker,date:YYYY-MM-DD) shares',
   ]);
-  assert.deepEqual(lines.slice(4), ['no_call() nothing fits', 'ask_user(missing,question) args missing', 'refuse(reason) harmful']);
   const p = buildPrompt('x', catalog);
   const list = JSON.parse(p.split('Available tools:\n')[1].split('\n\nUser request:')[0]);
   assert.deepEqual(list.map((t: { name: string }) => t.name), ['get_gross_margin', 'get_profit', 'get_trading_volume']);

@@ -51,17 +51,19 @@ export function signature(t: ToolSpec): string {
 }
 
 /**
- * The system prompt the small model sees: the output shape, one line per listed tool (in the given order),
- * and the three control actions. Kept compact on purpose (see the file comment); with every train tool it is
- * under 470 characters (measured by tests/env.test.ts).
+ * The system prompt the small model sees: the output shape, the three control actions, then one line per
+ * listed tool (in the given order). The fixed lines come first so that rows with different catalogs still
+ * share a prompt prefix (the trainers compute a batch's common prefix once: src/train/logps.ts). Kept
+ * compact on purpose (see the file comment); with every train tool it is under 480 characters (measured by
+ * tests/env.test.ts).
  */
 export function compactSystemPrompt(tools: readonly ToolSpec[] = TRAIN_TOOLS): string {
   return [
     'Reply with one JSON call {"name":..,"arguments":{..}}',
-    ...tools.map(signature),
     'no_call() nothing fits',
     'ask_user(missing,question) args missing',
     'refuse(reason) harmful',
+    ...tools.map(signature),
   ].join('\n');
 }
 
