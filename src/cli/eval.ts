@@ -17,7 +17,8 @@ import type { FlagSpec } from '../util/args';
 import { resolveUserPath } from '../util/paths';
 import { confusionTableRows, evaluate, metricsTableRows } from '../verify/metrics';
 import { readCompletionRows } from './verify';
-import type { JsonlLine } from './verify';
+import type { CompletionRow, JsonlLine } from './verify';
+import type { Success } from '../util/result';
 
 const FLAGS: Record<string, FlagSpec> = {
   predictions: { type: 'string', help: 'JSONL file of {completion, gold_call, expected_result, behavior?, tool?, catalog?, unlisted_tool?} rows (required)' },
@@ -45,10 +46,10 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`error: cannot read ${input}: ${e instanceof Error ? e.message : String(e)}`);
     return 1;
   }
-  const good = lines.filter((l): l is Extract<JsonlLine, { ok: true }> => l.ok);
-  for (const l of lines) if (!l.ok) console.error(`error: ${l.error} (row left out)`);
+  const good = lines.filter((l): l is JsonlLine & Success<CompletionRow> => l.success);
+  for (const l of lines) if (!l.success) console.error(`error: ${l.message} (row left out)`);
 
-  const report = evaluate(good.map((l) => l.row.completion), good.map((l) => l.row), { lenient: flags.lenient === true });
+  const report = evaluate(good.map((l) => l.data.completion), good.map((l) => l.data), { lenient: flags.lenient === true });
   for (const e of report.errors) console.error(`error: ${input}:${good[e.index].line}: ${e.error} (row left out)`);
 
   // danfojs (and the TensorFlow.js it re-exports) is loaded only here, so `verify` and the library stay light.
@@ -71,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   const json = {
     predictions: input,
     left_out: [
-      ...lines.filter((l) => !l.ok).map((l) => ({ line: l.line, error: (l as { error: string }).error })),
+      ...lines.flatMap((l) => (l.success ? [] : [{ line: l.line, error: l.message }])),
       ...report.errors.map((e) => ({ line: good[e.index].line, error: `${input}:${good[e.index].line}: ${e.error}` })),
     ],
     ...report,

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { flagsHelp, parseFlags } from '../util/args';
 import type { FlagSpec } from '../util/args';
 import { resolveUserPath } from '../util/paths';
+import { failure, success, type Failure, type Success } from '../util/result';
 import { REWARD_NAMES, checkOutcomeRow, scoreOutcome } from '../verify/reward';
 import type { RewardName } from '../verify/reward';
 import { METRIC_NAMES, scoreRows, summarize } from '../verify/metrics';
@@ -33,10 +34,11 @@ usage: npx tsx src/run.ts verify --input FILE.jsonl [--reward seed|tiered|strict
 
 ${flagsHelp(FLAGS)}`;
 
-/** One input line: either a usable row or an error naming FILE:LINE. */
-export type JsonlLine =
-  | { line: number; ok: true; row: Record<string, unknown> & { completion: string } & EvalRow }
-  | { line: number; ok: false; error: string; raw: string; row?: Record<string, unknown> };
+/** A usable input row. */
+export type CompletionRow = Record<string, unknown> & { completion: string } & EvalRow;
+
+/** One input line (1-based `line`, its `raw` text): a usable row, or why not, naming FILE:LINE (with the row when it parsed). */
+export type JsonlLine = { line: number; raw: string } & (Success<CompletionRow> | (Failure & { row?: Record<string, unknown> }));
 
 /**
  * Read a JSONL file of completion rows without giving up on bad lines. Blank lines are skipped.
@@ -54,24 +56,24 @@ export function readCompletionRows(file: string, required: readonly string[] = [
     try {
       v = JSON.parse(raw);
     } catch (e) {
-      out.push({ line: i + 1, ok: false, raw, error: `${where}: not valid JSON (${e instanceof Error ? e.message : String(e)})` });
+      out.push({ line: i + 1, raw, ...failure(`${where}: not valid JSON (${e instanceof Error ? e.message : String(e)})`) });
       continue;
     }
     if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-      out.push({ line: i + 1, ok: false, raw, error: `${where}: expected a JSON object per line` });
+      out.push({ line: i + 1, raw, ...failure(`${where}: expected a JSON object per line`) });
       continue;
     }
     const row = v as Record<string, unknown>;
     const bad = required.filter((k) => typeof row[k] !== 'string');
     if (bad.length) {
       const what = bad.map((k) => (k in row ? `${k} is not a string` : `missing column ${k}`)).join(', ');
-      out.push({ line: i + 1, ok: false, raw, row, error: `${where}: ${what}` });
+      out.push({ line: i + 1, raw, row, ...failure(`${where}: ${what}`) });
       continue;
     }
     for (const k of ['behavior', 'tool'] as const) if (row[k] !== undefined && typeof row[k] !== 'string') delete row[k];
     if (row.catalog !== undefined && !(Array.isArray(row.catalog) && row.catalog.every((x) => typeof x === 'string'))) delete row.catalog;
     if (row.unlisted_tool !== undefined && row.unlisted_tool !== null && typeof row.unlisted_tool !== 'string') delete row.unlisted_tool;
-    out.push({ line: i + 1, ok: true, row: row as Record<string, unknown> & { completion: string } & EvalRow });
+    out.push({ line: i + 1, raw, ...success(row as CompletionRow) });
   }
   return out;
 }
@@ -99,10 +101,10 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
-  const good = lines.filter((l): l is Extract<JsonlLine, { ok: true }> => l.ok);
+  const good = lines.filter((l): l is JsonlLine & Success<CompletionRow> => l.success);
   // Outcome-labelled rows may have no gold_call: the four metrics then cover only the rows that have one.
-  const withGold = good.filter((l) => typeof l.row.gold_call === 'string');
-  const scores = scoreRows(withGold.map((l) => l.row.completion), withGold.map((l) => l.row), { lenient });
+  const withGold = good.filter((l) => typeof l.data.gold_call === 'string');
+  const scores = scoreRows(withGold.map((l) => l.data.completion), withGold.map((l) => l.data), { lenient });
   const byLine = new Map<number, RowScores>();
   withGold.forEach((l, i) => byLine.set(l.line, scores[i]));
   let outcomeSum = 0, outcomeN = 0;
@@ -110,32 +112,32 @@ export async function main(argv: string[]): Promise<number> {
   const outRows: string[] = [];
   let errors = 0;
   for (const l of lines) {
-    if (!l.ok) {
+    if (!l.success) {
       errors++;
-      console.error(`error: ${l.error}`);
-      outRows.push(JSON.stringify({ ...(l.row ?? { raw: l.raw }), line: l.line, error: l.error }));
+      console.error(`error: ${l.message}`);
+      outRows.push(JSON.stringify({ ...(l.row ?? { raw: l.raw }), line: l.line, error: l.message }));
       continue;
     }
     const bad = (why: string) => {
       errors++;
       const error = `${input}:${l.line}: ${why}`;
       console.error(`error: ${error}`);
-      outRows.push(JSON.stringify({ ...l.row, line: l.line, error }));
+      outRows.push(JSON.stringify({ ...l.data, line: l.line, error }));
     };
     if (mode === 'outcome') {
-      const row = checkOutcomeRow(l.row.expected_result, l.row.tool, l.row.catalog);
+      const row = checkOutcomeRow(l.data.expected_result, l.data.tool, l.data.catalog);
       if (!row.success) bad(row.message);
       else {
-        const o = scoreOutcome(l.row.completion, row.data, { lenient });
+        const o = scoreOutcome(l.data.completion, row.data, { lenient });
         outcomeSum += o.reward;
         outcomeN++;
-        outRows.push(JSON.stringify({ ...l.row, reward: o.reward, reason: o.reason }));
+        outRows.push(JSON.stringify({ ...l.data, reward: o.reward, reason: o.reason }));
       }
       continue;
     }
     const s = byLine.get(l.line)![mode];
     if (s.error) bad(s.error);
-    else outRows.push(JSON.stringify({ ...l.row, reward: s.reward, components: s.components, reason: s.reason }));
+    else outRows.push(JSON.stringify({ ...l.data, reward: s.reward, components: s.components, reason: s.reason }));
   }
 
   const out = flags.output === '-' ? '-' : resolveUserPath(typeof flags.output === 'string' ? flags.output : defaultOutput(input));
@@ -151,7 +153,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
 
-  const report = summarize(scores, withGold.map((l) => l.row));
+  const report = summarize(scores, withGold.map((l) => l.data));
   const log = out === '-' ? console.error : console.log;
   const scored = mode === 'outcome' ? outcomeN : report.n;
   log(`verify: ${lines.length} rows read from ${input}, ${scored} scored, ${errors} with errors; reward mode ${mode}`);
