@@ -308,15 +308,19 @@ test('catalog: the about tool, neighbours often, the rest from the pool, shuffle
   const rng = new Rng(4);
   const pool = [...TRAIN_TOOLS, ...SYNTHETIC_TOOLS];
   const rev = getTool('get_revenue')!;
-  let neighbours = 0, first = 0, real = 0, total = 0;
+  let neighbours = 0, first = 0, real = 0, total = 0, full = 0;
   const sizes = new Set<number>();
+  const allReal = pool.filter((t) => !t.synthetic);
   for (let i = 0; i < 2000; i++) {
     const c = sampleCatalog(rng, pool, rev, true);
-    assert.ok(c.includes(rev));
+    assert.ok(c.includes(rev), 'the needed tool is listed');
     assert.equal(new Set(c).size, c.length, 'no tool twice');
-    assert.ok(c.length >= 1 && c.length <= CATALOG_DEFAULTS.max);
-    const chars = c.filter((t) => t !== rev).reduce((a, t) => a + signature(t).length + 1, signature(rev).length + 1);
-    assert.ok(chars <= Math.max(CATALOG_DEFAULTS.maxChars, signature(rev).length + 1), `catalog of ${chars} characters`);
+    if (c.length === allReal.length && c.every((t) => !t.synthetic)) full++; // the whole real menu, shuffled
+    else {
+      assert.ok(c.length >= 1 && c.length <= CATALOG_DEFAULTS.max, `catalog of ${c.length} tools`);
+      const chars = c.filter((t) => t !== rev).reduce((a, t) => a + signature(t).length + 1, signature(rev).length + 1);
+      assert.ok(chars <= Math.max(CATALOG_DEFAULTS.maxChars, signature(rev).length + 1), `catalog of ${chars} characters`);
+    }
     sizes.add(c.length);
     if (c.some((t) => t.name === 'get_profit' || t.name === 'get_cash_flow')) neighbours++;
     if (c[0] === rev) first++;
@@ -325,12 +329,16 @@ test('catalog: the about tool, neighbours often, the rest from the pool, shuffle
     const un = sampleCatalog(rng, pool, rev, false);
     assert.ok(!un.includes(rev), 'an unlisted row never lists its tool');
   }
+  assert.ok(full > 100 && full < 320, `the full real menu in ${full} of 2000 (CATALOG_DEFAULTS.full = ${CATALOG_DEFAULTS.full})`);
   assert.ok(neighbours / 2000 > 0.5, `real neighbours in ${neighbours} of 2000`);
   assert.ok(first / 2000 > 0.15 && first / 2000 < 0.6, `gold first in ${first} of 2000: the order is shuffled`);
   assert.ok(sizes.size >= 3, `sizes ${[...sizes]}`);
   assert.ok(real / total > 0.4, 'real tools are common even though synthetic ones outnumber them in the pool');
+  // A synthetic tool's row never gets the full real menu (it would not fit the tiny model's SFT window).
+  const ebitda = getTool('get_ebitda')!;
+  for (let i = 0; i < 300; i++) assert.ok(sampleCatalog(rng, pool, ebitda, true).includes(ebitda), 'a synthetic gold is listed');
   const none = sampleCatalog(new Rng(1), TRAIN_TOOLS, null, true);
-  assert.ok(none.length >= CATALOG_DEFAULTS.min && none.every((t) => TRAIN_TOOLS.includes(t)));
+  assert.ok(none.length >= CATALOG_DEFAULTS.min && none.every((t) => TRAIN_TOOLS.includes(t)), 'a no_call / refuse row lists train tools');
 });
 
 test("fixture: the course's five examples execute to their expected results", () => {

@@ -10,6 +10,9 @@
  *     probability, up to half the list;
  *   - the rest drawn from the split's pool, a real tool with probability `real` per slot (so train catalogs,
  *     which can also hold synthetic tools, look like test catalogs, which hold only real ones).
+ * And in a share `full` of rows about a real tool (or about none): every real tool of the pool, shuffled (the
+ * needed one left out in an unlisted row), so that a prompt listing the whole real menu - what a request without a catalog gets, e.g. from
+ * `buildMessages(query)` - is a prompt the model has trained on.
  * Control actions (no_call, ask_user, refuse) are always available and are not part of a catalog.
  *
  * What this is not: the prompt (prompt.ts renders a catalog) or the choice of the gold (synth.ts).
@@ -26,6 +29,8 @@ export interface CatalogOptions {
   neighbour: number;
   /** Probability that a filler slot takes a real tool (when the pool has real and synthetic ones). */
   real: number;
+  /** Probability that the catalog is every real tool of the pool (no size or length limit). */
+  full: number;
   /**
    * Most characters of tool lines (prompt.ts `signature`, plus a newline each) a catalog may take; the `about`
    * tool is always listed. Keeps prompt + call within the tiny model's 192-token SFT window: synthetic names
@@ -34,7 +39,7 @@ export interface CatalogOptions {
   maxChars: number;
 }
 
-export const CATALOG_DEFAULTS: Readonly<CatalogOptions> = Object.freeze({ min: 2, max: 5, neighbour: 0.5, real: 0.5, maxChars: 200 });
+export const CATALOG_DEFAULTS: Readonly<CatalogOptions> = Object.freeze({ min: 2, max: 5, neighbour: 0.5, real: 0.5, full: 0.1, maxChars: 200 });
 
 /**
  * Sample one row's catalog from `pool`. `about`: the tool the request concerns (null for no_call / refuse
@@ -49,6 +54,7 @@ export function sampleCatalog(
   o: Readonly<CatalogOptions> = CATALOG_DEFAULTS,
 ): ToolSpec[] {
   const others = pool.filter((t) => t !== about);
+  if (!about?.synthetic && rng.next() < o.full) return rng.shuffle(pool.filter((t) => !t.synthetic && (listAbout || t !== about)));
   const k = Math.min(o.min + rng.int(o.max - o.min + 1), others.length + (about && listAbout ? 1 : 0));
   const out: ToolSpec[] = [];
   let chars = 0;
