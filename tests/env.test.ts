@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TOOLS, CONTROL_ACTIONS, TRAIN_TOOLS, HELDOUT_TOOLS, SYNTHETIC_TOOLS, SHAPE_PARAMS, argShapeKey, getTool } from '../src/env/tools';
+import { TOOLS, CONTROL_ACTIONS, TRAIN_TOOLS, HELDOUT_TOOLS, SYNTHETIC_TOOLS, GENERATED_TOOLS, SHAPE_PARAMS, argShapeKey, getTool } from '../src/env/tools';
 import { MARKET, TICKERS, COMPANIES, CURRENCIES, FISCAL_YEARS, TRADING_DAYS } from '../src/env/market';
 import { executeTool, dryRunLog, clearDryRunLog, roundHalfEven2, isIsoDate } from '../src/env/execute';
 import { buildPrompt, buildMessages, compactSystemPrompt, signature } from '../src/env/prompt';
@@ -274,6 +274,21 @@ test('synthetic tools: generated catalog, real shapes, no held-out words, known 
   assert.deepEqual(Object.keys(getTool('get_opening_price')!.parameters.properties), ['ticker', 'date']);
   assert.deepEqual(Object.keys(getTool('get_transfer_fee')!.parameters.properties), ['amount', 'from_currency', 'to_currency']);
   assert.equal(argShapeKey(getTool('get_ebitda')!), argShapeKey(getTool('get_revenue')!));
+});
+
+test('generated synthetic tools: hundreds of qualifier x metric names over the same shapes, known to getTool, executable', () => {
+  assert.ok(GENERATED_TOOLS.length >= 300, `${GENERATED_TOOLS.length} generated tools`);
+  const names = [...TOOLS, ...CONTROL_ACTIONS, ...SYNTHETIC_TOOLS, ...GENERATED_TOOLS].map((t) => t.name);
+  assert.equal(new Set(names).size, names.length, 'no generated name repeats another tool');
+  const args: Record<string, unknown> = { ticker: 'NFLX', date: '2025-01-21', company: 'Netflix', fiscal_year: 2022, amount: 40, from_currency: 'EUR', to_currency: 'USD', currency: 'GBP' };
+  for (const t of GENERATED_TOOLS) {
+    assert.equal(getTool(t.name), t);
+    assert.ok(t.synthetic?.generated, t.name);
+    assert.equal(t.name, 'get_' + t.gloss.toLowerCase().replace(/[^a-z0-9]+/g, '_'), `${t.name}: the name is its gloss in snake case`);
+    assert.doesNotMatch(`${t.name} ${t.description}`, /market.?cap|capitali[sz]|dividend|revenue|profit|cash.?flow|employee|insider/i, t.name);
+    const own = Object.fromEntries(Object.keys(t.parameters.properties).map((k) => [k, args[k]]));
+    assert.ok(text(t.name, own).length > 0, t.name);
+  }
 });
 
 test('synthetic tools execute on deterministic hash-based figures; bad arguments are errors', () => {

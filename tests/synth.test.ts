@@ -293,3 +293,22 @@ test('splits: no train or validation phrasing recreates a test template of its g
   assert.ok(recreatesTestTemplate(core, 'What was the cash from operations in FY2024?'.replace('FY2024', '{fy}')));
   assert.ok(!recreatesTestTemplate(core, core.text));
 });
+
+test('splits: generatedShare draws synthetic requests from the generated family, each tool rare; off by default', () => {
+  const isGen = (r: Row) => !!getTool(r.unlisted_tool ?? r.tool)?.synthetic?.generated;
+  assert.equal(S.train.filter(isGen).length + S.validation.filter(isGen).length, 0);
+  assert.ok(S.train.every((r) => r.catalog.every((n) => !getTool(n)?.synthetic?.generated)), 'no generated tool listed by default');
+  const g = synthesize({ seed: 0, n: 3000, nValidation: 100, nTest: 50, nHeldout: 20, generatedShare: 1 });
+  const rows = g.train.filter(isGen);
+  const synthetic = g.train.filter((r) => getTool(r.unlisted_tool ?? r.tool)?.synthetic);
+  assert.equal(rows.length, synthetic.length, 'every synthetic request is for a generated tool');
+  const perTool = new Map<string, number>();
+  for (const r of rows) perTool.set(r.unlisted_tool ?? r.tool, (perTool.get(r.unlisted_tool ?? r.tool) ?? 0) + 1);
+  assert.ok(perTool.size > 150, `${perTool.size} distinct generated tools`);
+  assert.ok(Math.max(...perTool.values()) <= 8, 'no generated tool is common enough to learn by heart');
+  for (const r of [...g.test, ...g.heldout_tools]) assert.ok(r.catalog.every((n) => !getTool(n)?.synthetic), r.id);
+  for (const r of [...g.train, ...g.validation, ...g.test]) assert.doesNotMatch(r.query + r.messages[0].content, /market.?cap|capitali[sz]ation|dividend/i, r.id);
+  const byId = new Map(TEMPLATES.map((t) => [t.id, t]));
+  for (const r of g.train) assert.ok(!recreatesTestTemplate(byId.get(r.template_id)!, r.query), r.id);
+  assert.throws(() => synthesize({ seed: 0, n: 10, generatedShare: 1.5 }), /generatedShare/);
+});

@@ -23,6 +23,7 @@ const SPEC: Record<string, FlagSpec> = {
   'demo-fraction': { type: 'float', help: "share of each group's train templates that are demonstration templates (SFT's)", default: SYNTH_DEFAULTS.demoFraction },
   'unlisted-share': { type: 'float', help: 'share of execute requests whose tool the catalog leaves out (gold no_call)', default: SYNTH_DEFAULTS.unlistedShare },
   'synthetic-share': { type: 'float', help: 'share of train/validation execute requests for a synthetic tool', default: SYNTH_DEFAULTS.syntheticShare },
+  'generated-share': { type: 'float', help: 'share of those synthetic requests for a generated tool (hundreds of rare qualifier x metric names)', default: SYNTH_DEFAULTS.generatedShare },
   out: { type: 'string', help: 'output folder', default: path.relative(process.cwd(), DATA_DIR) || '.' },
 };
 
@@ -64,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     demoFraction: share(f, 'demo-fraction'),
     unlistedShare: share(f, 'unlisted-share'),
     syntheticShare: share(f, 'synthetic-share'),
+    generatedShare: share(f, 'generated-share'),
   };
   console.log('synth config:', JSON.stringify({ ...opts, out: f.out }));
   const splits = synthesize(opts);

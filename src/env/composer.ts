@@ -49,8 +49,10 @@ export interface CoreTemplate {
   text: string;
   /** The synonym topic: a tool's name ('ask_user' templates: their target tool), 'refuse' or 'no_call'. */
   topic: string;
-  /** The gold tool, for a synthetic tool's {metric} wordings. */
+  /** The gold tool, for a synthetic tool's {metric} wordings (SYNTHETIC_PHRASES) when `metrics` is not given. */
   tool: string;
+  /** The wordings of the {metric} slot, when the template has one. */
+  metrics?: readonly string[];
 }
 
 /** A composed phrasing: slots still unfilled. `lower`: the request is all lower case (do not capitalise it). */
@@ -153,7 +155,7 @@ export function addTypo(text: string, rng: Rng): string {
 export function compose(core: CoreTemplate, rng: Rng, o: Readonly<ComposeOptions> = COMPOSE_DEFAULTS): Phrasing {
   let text = core.text;
   if (text.includes('{metric}')) {
-    const phrases = SYNTHETIC_PHRASES[core.tool];
+    const phrases = core.metrics ?? SYNTHETIC_PHRASES[core.tool];
     if (!phrases) throw new Error(`composer: template "${text}" has {metric} but ${core.tool} has no SYNTHETIC_PHRASES`);
     const phrase = rng.pick(phrases);
     text = text.replace('{metric}', text.startsWith('{metric}') ? capitalise(phrase) : phrase);

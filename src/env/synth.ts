@@ -41,14 +41,14 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Rng, hash32 } from '../util/rng';
-import { CONTROL_ACTIONS, HELDOUT_TOOLS, SYNTHETIC_TOOLS, TRAIN_TOOLS, getTool, type ToolSpec } from './tools';
+import { CONTROL_ACTIONS, GENERATED_TOOLS, HELDOUT_TOOLS, SYNTHETIC_TOOLS, TRAIN_TOOLS, getTool, type ToolSpec } from './tools';
 import { COMPANY_BY_TICKER, CURRENCIES, FISCAL_YEARS, TICKERS, TRADING_DAYS } from './market';
 import { executeTool } from './execute';
 import { buildMessages, buildPrompt } from './prompt';
 import { compose, countPhrasings, COMPOSE_CLEAN, COMPOSE_DEFAULTS, type ComposeOptions, type Phrasing } from './composer';
 import { sampleCatalog, CATALOG_DEFAULTS, type CatalogOptions } from './catalog';
 import {
-  ASK_USER_TEMPLATES, FILLERS, NO_CALL_TEMPLATES, REFUSE_TEMPLATES, SYNTHETIC_TEMPLATES, TOOL_TEMPLATES,
+  ASK_USER_TEMPLATES, FILLERS, NO_CALL_TEMPLATES, REFUSE_TEMPLATES, SYNTHETIC_PHRASES, SYNTHETIC_TEMPLATES, TOOL_TEMPLATES,
 } from './templates';
 
 export type Split = 'train' | 'validation' | 'test' | 'heldout_tools';
@@ -105,6 +105,12 @@ export interface SynthOptions {
   unlistedShare?: number;
   /** Share of execute requests (train and validation) for a synthetic tool (default 0.25). */
   syntheticShare?: number;
+  /**
+   * Share of those synthetic requests whose tool comes from the GENERATED family (tools.ts GENERATED_TOOLS:
+   * hundreds of qualifier x metric names, each rare) instead of the curated table; their tools then also fill
+   * train and validation catalogs (default 0: off).
+   */
+  generatedShare?: number;
   /** The phrasing composer's shares (composer.ts COMPOSE_DEFAULTS). */
   compose?: Partial<ComposeOptions>;
   /** Catalog sizes and neighbour rates (catalog.ts CATALOG_DEFAULTS). */
@@ -118,6 +124,7 @@ export const SYNTH_DEFAULTS = {
   demoFraction: 1 / 3,
   unlistedShare: 0.1,
   syntheticShare: 0.25,
+  generatedShare: 0,
 } as const;
 
 export type Splits = Record<Split, Row[]>;
@@ -164,6 +171,10 @@ export interface Template {
   split: TemplateSplit;
   /** A synthetic tool's template (train and validation only). */
   synthetic: boolean;
+  /** A generated synthetic tool's template (tools.ts GENERATED_TOOLS). */
+  generated: boolean;
+  /** The wordings of the {metric} slot (synthetic templates). */
+  metrics?: readonly string[];
 }
 
 const pad2 = (i: number) => String(i + 1).padStart(2, '0');
@@ -174,38 +185,42 @@ export const TEMPLATES: readonly Template[] = (() => {
   const heldout = new Set(HELDOUT_TOOLS.map((t) => t.name));
   for (const [tool, texts] of Object.entries(TOOL_TEMPLATES)) {
     texts.forEach((text, j) => out.push({
-      id: `${tool}.${pad2(j)}`, text, behavior: 'execute', tool, group: tool, topic: tool, synthetic: false,
+      id: `${tool}.${pad2(j)}`, text, behavior: 'execute', tool, group: tool, topic: tool, synthetic: false, generated: false,
       split: heldout.has(tool) ? 'heldout_tools' : isTestTemplate(j, texts.length) ? 'test' : 'train',
     }));
   }
   for (const g of ASK_USER_TEMPLATES) {
     const group = `ask_user.${g.tool}.${g.missing.join('+')}`;
     g.texts.forEach((text, j) => out.push({
-      id: `${group}.${pad2(j)}`, text, behavior: 'ask_user', tool: 'ask_user', group, topic: g.tool, synthetic: false,
+      id: `${group}.${pad2(j)}`, text, behavior: 'ask_user', tool: 'ask_user', group, topic: g.tool, synthetic: false, generated: false,
       target: g.tool, missing: g.missing, split: isTestTemplate(j, g.texts.length) ? 'test' : 'train',
     }));
   }
   for (const g of REFUSE_TEMPLATES) {
     const group = `refuse.${g.category}`;
     g.texts.forEach((text, j) => out.push({
-      id: `${group}.${pad2(j)}`, text, behavior: 'refuse', tool: 'refuse', group, topic: 'refuse', synthetic: false,
+      id: `${group}.${pad2(j)}`, text, behavior: 'refuse', tool: 'refuse', group, topic: 'refuse', synthetic: false, generated: false,
       reason: g.reason, split: isTestTemplate(j, g.texts.length) ? 'test' : 'train',
     }));
   }
   NO_CALL_TEMPLATES.forEach((text, j) => out.push({
-    id: `no_call.${pad2(j)}`, text, behavior: 'no_call', tool: 'no_call', group: 'no_call', topic: 'no_call', synthetic: false,
+    id: `no_call.${pad2(j)}`, text, behavior: 'no_call', tool: 'no_call', group: 'no_call', topic: 'no_call', synthetic: false, generated: false,
     split: isTestTemplate(j, NO_CALL_TEMPLATES.length) ? 'test' : 'train',
   }));
-  for (const t of SYNTHETIC_TOOLS) {
+  for (const t of [...SYNTHETIC_TOOLS, ...GENERATED_TOOLS]) {
+    const generated = t.synthetic!.generated === true;
+    const metrics = generated ? [t.gloss] : SYNTHETIC_PHRASES[t.name];
     SYNTHETIC_TEMPLATES[t.synthetic!.shape].forEach((text, j) => out.push({
-      id: `${t.name}.${pad2(j)}`, text, behavior: 'execute', tool: t.name, group: t.name, topic: t.name, synthetic: true, split: 'train',
+      id: `${t.name}.${pad2(j)}`, text, behavior: 'execute', tool: t.name, group: t.name, topic: t.name, synthetic: true, generated, metrics, split: 'train',
     }));
   }
   return out;
 })();
 
-/** Synthetic tools with no demonstration template (every third one): GRPO's pool holds tools SFT never showed. */
-export const POOL_ONLY_TOOLS: ReadonlySet<string> = new Set(SYNTHETIC_TOOLS.filter((_, i) => i % 3 === 2).map((t) => t.name));
+/** Synthetic tools with no demonstration template (every third one of each family): GRPO's pool holds tools SFT never showed. */
+export const POOL_ONLY_TOOLS: ReadonlySet<string> = new Set(
+  [...SYNTHETIC_TOOLS.filter((_, i) => i % 3 === 2), ...GENERATED_TOOLS.filter((_, i) => i % 3 === 2)].map((t) => t.name),
+);
 
 /**
  * The demonstration templates for a `demoFraction`: in every group, that share of its train templates
@@ -539,18 +554,19 @@ function normaliseMix(mix: Partial<Mix> | undefined): Mix {
   return m;
 }
 
-/** One planned row: its request behaviour, and for execute requests whether the tool is synthetic / unlisted. */
-interface Plan { behavior: Behavior; synthetic: boolean; unlisted: boolean }
+/** One planned row: its request behaviour, and for execute requests whether the tool is synthetic (generated) / unlisted. */
+interface Plan { behavior: Behavior; synthetic: boolean; generated: boolean; unlisted: boolean }
 
-/** The plan of one split: behaviour counts from `allocate`, then the synthetic and unlisted shares of execute. */
-function planSplit(counts: Mix, syntheticShare: number, unlistedShare: number, rng: Rng): Plan[] {
+/** The plan of one split: behaviour counts from `allocate`, then the synthetic, generated and unlisted shares of execute. */
+function planSplit(counts: Mix, syntheticShare: number, generatedShare: number, unlistedShare: number, rng: Rng): Plan[] {
   const plan: Plan[] = [];
-  for (const b of BEHAVIORS) if (b !== 'execute') for (let i = 0; i < counts[b]; i++) plan.push({ behavior: b, synthetic: false, unlisted: false });
+  for (const b of BEHAVIORS) if (b !== 'execute') for (let i = 0; i < counts[b]; i++) plan.push({ behavior: b, synthetic: false, generated: false, unlisted: false });
   const ne = counts.execute;
-  const nSyn = Math.round(ne * syntheticShare), nUn = Math.round(ne * unlistedShare);
-  const syn = rng.shuffle(Array.from({ length: ne }, (_, i) => i < nSyn));
+  const nSyn = Math.round(ne * syntheticShare), nUn = Math.round(ne * unlistedShare), nGen = Math.round(nSyn * generatedShare);
+  // kind 0 real, 1 curated synthetic, 2 generated synthetic
+  const kind = rng.shuffle(Array.from({ length: ne }, (_, i) => (i < nGen ? 2 : i < nSyn ? 1 : 0)));
   const un = rng.shuffle(Array.from({ length: ne }, (_, i) => i < nUn));
-  for (let i = 0; i < ne; i++) plan.push({ behavior: 'execute', synthetic: syn[i], unlisted: un[i] });
+  for (let i = 0; i < ne; i++) plan.push({ behavior: 'execute', synthetic: kind[i] > 0, generated: kind[i] === 2, unlisted: un[i] });
   return rng.shuffle(plan);
 }
 
@@ -569,9 +585,9 @@ function synthSplit(spec: SplitSpec, demos: ReadonlySet<string>, rng: Rng, seen:
   // Candidate groups per plan kind: the gold name first (uniform over tools / ask_user groups / refuse
   // categories), then a template of it.
   const kinds = new Map<string, Map<string, Template[]>>();
-  const kindOf = (p: Plan) => (p.behavior === 'execute' ? `execute:${p.synthetic}` : p.behavior);
+  const kindOf = (p: Plan) => (p.behavior === 'execute' ? `execute:${p.synthetic}:${p.generated}` : p.behavior);
   for (const t of templates) {
-    const k = t.behavior === 'execute' ? `execute:${t.synthetic}` : t.behavior;
+    const k = t.behavior === 'execute' ? `execute:${t.synthetic}:${t.generated}` : t.behavior;
     const g = t.behavior === 'ask_user' || t.behavior === 'refuse' ? t.group : t.tool;
     if (!kinds.has(k)) kinds.set(k, new Map());
     const groups = kinds.get(k)!;
@@ -581,7 +597,7 @@ function synthSplit(spec: SplitSpec, demos: ReadonlySet<string>, rng: Rng, seen:
   const rows: Row[] = [];
   for (const p of plan) {
     const groups = kinds.get(kindOf(p));
-    if (!groups) throw new Error(`synth: no ${p.behavior}${p.synthetic ? ' (synthetic tool)' : ''} templates for split ${split}`);
+    if (!groups) throw new Error(`synth: no ${p.behavior}${p.generated ? ' (generated tool)' : p.synthetic ? ' (synthetic tool)' : ''} templates for split ${split}`);
     const keys = [...groups.keys()];
     let c: Case | undefined;
     let t: Template | undefined;
@@ -637,6 +653,7 @@ export function synthesize(opts: SynthOptions): Splits {
   const demoFraction = share('demoFraction', opts.demoFraction ?? SYNTH_DEFAULTS.demoFraction);
   const unlistedShare = share('unlistedShare', opts.unlistedShare ?? SYNTH_DEFAULTS.unlistedShare);
   const syntheticShare = share('syntheticShare', opts.syntheticShare ?? SYNTH_DEFAULTS.syntheticShare);
+  const generatedShare = share('generatedShare', opts.generatedShare ?? SYNTH_DEFAULTS.generatedShare);
   const co: ComposeOptions = { ...COMPOSE_DEFAULTS, ...opts.compose };
   const cat: CatalogOptions = { ...CATALOG_DEFAULTS, ...opts.catalog };
   if (!(Number.isInteger(cat.min) && cat.min >= 1 && Number.isInteger(cat.max) && cat.max >= cat.min)) {
@@ -645,16 +662,16 @@ export function synthesize(opts: SynthOptions): Splits {
   const demos = demonstrationTemplates(demoFraction);
   const root = new Rng(seed);
   const seen = new Set<string>();
-  const trainPool = [...TRAIN_TOOLS, ...SYNTHETIC_TOOLS];
+  const trainPool = [...TRAIN_TOOLS, ...SYNTHETIC_TOOLS, ...(generatedShare > 0 ? GENERATED_TOOLS : [])];
   const byT = (s: TemplateSplit) => TEMPLATES.filter((t) => t.split === s);
   const heldoutMix: Mix = { execute: nHeldout, ask_user: 0, refuse: 0, no_call: 0 };
   const specs: SplitSpec[] = [
-    { split: 'train', templates: byT('train'), pool: trainPool, plan: planSplit(allocate(n, mix), syntheticShare, unlistedShare, root.fork(11)) },
-    { split: 'test', templates: byT('test'), pool: TRAIN_TOOLS, plan: planSplit(allocate(nTest, mix), 0, unlistedShare, root.fork(12)) },
-    { split: 'heldout_tools', templates: byT('heldout_tools'), pool: [...TRAIN_TOOLS, ...HELDOUT_TOOLS], plan: planSplit(heldoutMix, 0, 0, root.fork(13)) },
+    { split: 'train', templates: byT('train'), pool: trainPool, plan: planSplit(allocate(n, mix), syntheticShare, generatedShare, unlistedShare, root.fork(11)) },
+    { split: 'test', templates: byT('test'), pool: TRAIN_TOOLS, plan: planSplit(allocate(nTest, mix), 0, 0, unlistedShare, root.fork(12)) },
+    { split: 'heldout_tools', templates: byT('heldout_tools'), pool: [...TRAIN_TOOLS, ...HELDOUT_TOOLS], plan: planSplit(heldoutMix, 0, 0, 0, root.fork(13)) },
     {
       split: 'validation', templates: byT('train').filter((t) => !demos.has(t.id)), pool: trainPool,
-      plan: planSplit(allocate(nValidation, mix), syntheticShare, unlistedShare, root.fork(14)),
+      plan: planSplit(allocate(nValidation, mix), syntheticShare, generatedShare, unlistedShare, root.fork(14)),
     },
   ];
   const out = {} as Splits;
@@ -721,6 +738,7 @@ export function splitStats(splits: Splits): Record<Split, { rows: number; demons
 export function phrasingCounts(draws = 3000, seed = 7): { kind: string; templates_of: TemplateSplit; templates: number; phrasings: number }[] {
   const groups = new Map<string, Template[]>();
   for (const t of TEMPLATES) {
+    if (t.generated) continue; // hundreds of tools with one wording each: see the composer test
     const key = `${t.behavior === 'execute' ? t.tool : t.behavior}|${t.split}`;
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push(t);
@@ -731,11 +749,11 @@ export function phrasingCounts(draws = 3000, seed = 7): { kind: string; template
   });
 }
 
-/** The tool names a prompt may list in each split (control actions aside). */
+/** The tools a prompt may list in each split (control actions aside; generated tools only when a dataset asks for them). */
 export function catalogPool(split: Split): readonly ToolSpec[] {
   if (split === 'test') return TRAIN_TOOLS;
   if (split === 'heldout_tools') return [...TRAIN_TOOLS, ...HELDOUT_TOOLS];
-  return [...TRAIN_TOOLS, ...SYNTHETIC_TOOLS];
+  return [...TRAIN_TOOLS, ...SYNTHETIC_TOOLS, ...GENERATED_TOOLS];
 }
 
 /** Re-export for callers that only import synth. */

@@ -43,8 +43,11 @@ export interface ToolSpec {
   kind: 'read' | 'write' | 'control';
   /** true => appears only in the heldout_tools split. */
   heldout: boolean;
-  /** Set for synthetic tools: the argument shape and what the mock figure looks like. */
-  synthetic?: { shape: ArgShape; output: SyntheticOutput };
+  /**
+   * Set for synthetic tools: the argument shape, what the mock figure looks like, and whether the tool is one of
+   * the GENERATED family (qualifier x metric, hundreds of names) rather than the curated table.
+   */
+  synthetic?: { shape: ArgShape; output: SyntheticOutput; generated?: boolean };
 }
 
 /** The argument shapes of the synthetic tools (the real tools' shapes, and a few others). */
@@ -237,7 +240,41 @@ export const SYNTHETIC_TOOLS: readonly ToolSpec[] = SYNTHETIC_TABLE.map(([name, 
   synthetic: { shape, output },
 }));
 
-const BY_NAME: ReadonlyMap<string, ToolSpec> = new Map([...TOOLS, ...CONTROL_ACTIONS, ...SYNTHETIC_TOOLS].map((t) => [t.name, t]));
+/**
+ * The GENERATED synthetic family: for each argument shape, every qualifier x metric pair ("median" x "trade
+ * size" -> get_median_trade_size, gloss "median trade size"). Hundreds of names, each seen only a few times in
+ * a dataset, so a model cannot learn them by heart: it has to match the request's words to a listed name,
+ * which is what a held-out tool asks of it. The words avoid the real tools' figures (closing price, revenue,
+ * profit, cash flow, exchange rate), the no_call topics (employees, founders, headquarters), the refusal
+ * topics (insiders) and the held-out tools' words.
+ */
+const GENERATED_FAMILIES: readonly (readonly [ArgShape, readonly string[], readonly string[], string])[] = [
+  ['ticker+date', ['average', 'median', 'peak', 'minimum', 'midday', 'pre-market', 'after-hours', 'intraday', 'weighted'],
+    ['trade size', 'tick count', 'order imbalance', 'block trades', 'option volume', 'short volume', 'quote count', 'price range'], 'of a ticker on a trading day'],
+  ['company+fiscal_year', ['total', 'average', 'domestic', 'international', 'deferred', 'accrued', 'long-term', 'short-term', 'year-end', 'peak'],
+    ['payroll', 'rent', 'depreciation', 'amortization', 'goodwill', 'receivables', 'payables', 'reserves', 'backlog', 'bookings', 'leases', 'pension costs'], 'of a company in a fiscal year'],
+  ['ticker+fiscal_year', ['average', 'median', 'peak', 'minimum', 'year-end', 'annual'],
+    ['option grants', 'public float', 'analyst coverage', 'institutional ownership', 'short ratio', 'retail ownership'], 'of a ticker in a fiscal year'],
+  ['amount+currencies', ['wire', 'card', 'cash', 'express', 'weekend', 'business'], ['fee', 'markup', 'surcharge', 'commission'], 'for moving money from one currency to another'],
+  ['currency_pair', ['one-week', 'one-year', 'overnight', 'six-month'], ['forward points', 'swap rate', 'basis', 'implied volatility'], 'of a currency pair'],
+  ['ticker', ['analyst', 'consensus', 'median', 'peak'], ['rating', 'growth estimate', 'risk score', 'momentum score'], 'of a ticker'],
+  ['company', ['credit', 'governance', 'carbon', 'supply chain'], ['score', 'risk rating', 'outlook'], 'of a company'],
+  ['currency', ['overnight', 'one-month', 'three-month'], ['deposit rate', 'lending rate', 'bill yield'], 'in a currency'],
+];
+
+const snake = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_');
+
+/** The generated synthetic tools (train and validation only, and only when a dataset asks for them). */
+export const GENERATED_TOOLS: readonly ToolSpec[] = GENERATED_FAMILIES.flatMap(([shape, qualifiers, metrics, what]) =>
+  qualifiers.flatMap((q) => metrics.map((m): ToolSpec => ({
+    ...tool(`get_${snake(q)}_${snake(m)}`, `Get the ${q} ${m} ${what}.`, `${q} ${m}`, { ...SHAPE_PARAMS[shape] }),
+    synthetic: { shape, output: m.includes('fee') || m === 'markup' || m === 'surcharge' || m === 'commission' ? { kind: 'fee_share', min: 0.001, max: 0.03 } : num(1, 5000, 2), generated: true },
+  }))),
+);
+
+const BY_NAME: ReadonlyMap<string, ToolSpec> = new Map(
+  [...TOOLS, ...CONTROL_ACTIONS, ...SYNTHETIC_TOOLS, ...GENERATED_TOOLS].map((t) => [t.name, t]),
+);
 
 /** The argument names of a tool, joined: tools with the same key are confusable neighbours. */
 export function argShapeKey(t: ToolSpec): string {
