@@ -298,7 +298,7 @@ test('splits: generatedShare draws synthetic requests from the generated family,
   const isGen = (r: Row) => !!getTool(r.unlisted_tool ?? r.tool)?.synthetic?.generated;
   assert.equal(S.train.filter(isGen).length + S.validation.filter(isGen).length, 0);
   assert.ok(S.train.every((r) => r.catalog.every((n) => !getTool(n)?.synthetic?.generated)), 'no generated tool listed by default');
-  const g = synthesize({ seed: 0, n: 3000, nValidation: 100, nTest: 50, nHeldout: 20, generatedShare: 1 });
+  const g = synthesize({ seed: 0, n: 3000, nValidation: 100, nTest: 50, nHeldout: 20, syntheticShare: 0.25, generatedShare: 1 });
   const rows = g.train.filter(isGen);
   const synthetic = g.train.filter((r) => getTool(r.unlisted_tool ?? r.tool)?.synthetic);
   assert.equal(rows.length, synthetic.length, 'every synthetic request is for a generated tool');
