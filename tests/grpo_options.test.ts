@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/model/backend';
 import { synthesize } from '../src/env/synth';
+import { buildMessages } from '../src/env/prompt';
+import { getTool } from '../src/env/tools';
 import { addLora } from '../src/model/lora';
 import { GRPOState, concatScored, grpoStep, selectGroups, type Rollout, type Scored } from '../src/train/grpo';
 import { zeroSignalGroups } from '../src/train/advantage';
@@ -43,7 +45,11 @@ test('selectGroups / concatScored keep whole groups, in order, every column alig
 
 test('dynamic sampling: draws generation batches until the step holds prompts_per_step groups with exact-match spread', async () => {
   await initBackend('wasm');
-  const rows: TrainRow[] = synthesize({ seed: 0, n: 300, nTest: 20, nHeldout: 10 }).train;
+  // The committed micro-SFT fixture was trained on prompts that list every train tool: give it those (and only
+  // requests a listed tool serves), as the prompts it knows.
+  const rows: TrainRow[] = synthesize({ seed: 0, n: 300, nTest: 20, nHeldout: 10 }).train
+    .filter((r) => r.unlisted_tool === null && !getTool(r.tool)?.synthetic)
+    .map((r) => ({ ...r, messages: buildMessages(r.query) }));
   let asked = 0;
   const sampler: PromptSampler = {
     next(n: number): TrainRow[] {

@@ -17,7 +17,7 @@ import { ROOT } from '../src/util/paths';
 import { synthesize } from '../src/env/synth';
 import { mutateAll } from '../src/report/mutations';
 import type { Call } from '../src/report/mutations';
-import { REWARDS, scoreCompletion } from '../src/verify/reward';
+import { REWARD_MODES, scoreCompletion } from '../src/verify/reward';
 import type { RewardMode } from '../src/verify/reward';
 import { completionOf, labelOf, parseRequest, stripEndTokens } from '../src/serve/wire';
 import { LOAD_PROMPT, runLoad } from '../src/serve/load';
@@ -144,7 +144,8 @@ test('wire: labels as objects or JSON text; malformed requests name the field an
 // ---- the server as a child process ----
 
 test("serve gives verify's rewards and components over the golden table and mutated calls, in every mode, as text and as messages", { timeout: 180_000 }, async () => {
-  const configs: [RewardMode, boolean][] = [...(Object.keys(REWARDS) as RewardMode[]).map((m) => [m, false] as [RewardMode, boolean]), ['seed', true]];
+  // The gold-call modes: a label carries gold_call and expected_result (the outcome reward needs tool and catalog).
+  const configs: [RewardMode, boolean][] = [...REWARD_MODES.map((m) => [m, false] as [RewardMode, boolean]), ['seed', true]];
   const servers = await Promise.all(configs.map(([m, lenient]) => spawnServe(['--reward', m, ...(lenient ? ['--lenient'] : [])])));
   try {
     for (let k = 0; k < configs.length; k++) {

@@ -255,3 +255,12 @@ test('verify --reward outcome scores outcome-labelled rows (no gold_call); eval 
   assert.match(e.out, /unlisted_calls/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test("GRPO's scoreRollout gives the outcome reward its columns (tool, catalog) from the rows", async () => {
+  const { scoreRollout } = await import('../src/train/grpo');
+  const s = synthesize({ seed: 4, n: 40, nValidation: 0, nTest: 0, nHeldout: 0 });
+  const rows = s.train.slice(0, 12);
+  const r = scoreRollout(rows.map((x) => x.gold_call), rows, { reward_funcs: ['outcome', 'strict'], reward_weights: [] });
+  assert.deepEqual(r.per_func.outcome_reward, rows.map(() => 1));
+  assert.deepEqual(r.per_func.strict_reward, rows.map(() => 1));
+});

@@ -11,7 +11,7 @@
 import cluster from 'node:cluster';
 import { ArgError, flagsHelp, parseFlags } from '../util/args';
 import type { FlagSpec } from '../util/args';
-import { REWARDS } from '../verify/reward';
+import { REWARD_MODES } from '../verify/reward';
 import type { RewardMode } from '../verify/reward';
 import { DEFAULT_BODY_LIMIT, startServer } from '../serve/server';
 import { DEFAULT_END_TOKENS } from '../serve/wire';
@@ -22,7 +22,7 @@ export const DEFAULT_WORKERS = 0;
 const FLAGS: Record<string, FlagSpec> = {
   host: { type: 'string', help: 'interface to bind (0.0.0.0 = every interface: only on a trusted network)', default: '127.0.0.1' },
   port: { type: 'int', help: 'TCP port (0 = any free port, printed at start)', default: 8000 },
-  reward: { type: 'string', help: 'reward mode, as `verify --reward`', choices: Object.keys(REWARDS), default: 'seed' },
+  reward: { type: 'string', help: 'reward mode, as `verify --reward`', choices: REWARD_MODES, default: 'seed' },
   lenient: { type: 'bool', help: 'also accept a ```json fence or <tool_call> wrapper (as verify --lenient)', default: false },
   workers: { type: 'int', help: 'scoring worker threads per process (0 = score in the HTTP thread)', default: DEFAULT_WORKERS },
   processes: { type: 'int', help: 'server processes sharing the port (node:cluster; each parses HTTP and scores)', default: 1 },
@@ -33,7 +33,7 @@ const FLAGS: Record<string, FlagSpec> = {
 
 export const help = `Serve the verifier as a reward over HTTP (OpenRLHF's /get_reward shape; TRL and verl glue in examples/distributed/).
 
-usage: npx tsx src/run.ts serve [--host 127.0.0.1] [--port 8000] [--reward ${Object.keys(REWARDS).join('|')}] [--workers N] [--processes N]
+usage: npx tsx src/run.ts serve [--host 127.0.0.1] [--port 8000] [--reward ${REWARD_MODES.join('|')}] [--workers N] [--processes N]
 
   POST /get_reward  {"query": [...], "prompts": [...], "labels": [...]}
                     -> {"rewards": [...], "scores": [...], "extra_logs": {"json", "name", "schema", "execution"}}

@@ -30,7 +30,7 @@
 import * as path from 'node:path';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
 import { saveAdapter } from '../model/lora';
-import { REWARDS, scoreCompletion, type RewardFn } from '../verify/reward';
+import { REWARDS, rewardColumns, scoreCompletion, type RewardFn } from '../verify/reward';
 import { Rng, rowStreams } from '../util/rng';
 import { Progress } from '../util/progress';
 import { grpoBatchShape, type GRPOConfig } from './config';
@@ -172,7 +172,7 @@ export interface Scored {
  * resolved) on the completions, weighted by `c.reward_weights` (empty = all 1), plus exact match.
  */
 export function scoreRollout(completions: string[], rows: readonly TrainRow[], c: Pick<GRPOConfig, 'reward_funcs' | 'reward_weights'>): Scored {
-  const columns = { gold_call: rows.map((r) => r.gold_call), expected_result: rows.map((r) => r.expected_result) };
+  const columns = rewardColumns(rows); // gold_call, expected_result, and tool + catalog when the rows have them (outcome)
   const weights = c.reward_weights.length ? c.reward_weights : c.reward_funcs.map(() => 1);
   const rewards = new Array<number>(completions.length).fill(0);
   const per_func: Record<string, number[]> = {};

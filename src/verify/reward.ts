@@ -126,6 +126,7 @@ export function scoreCompletion(
   mode: RewardMode = 'seed',
   opts: ScoreOptions = {},
 ): Score {
+  if (!REWARD_MODES.includes(mode)) return errorScore(mode, `unknown reward mode ${quote(String(mode))} (gold-call modes: ${REWARD_MODES.join(', ')})`);
   const p = prepare(completion, gold_call, expected_result, opts);
   if (!p.success) return errorScore(mode, p.message);
   return toScore(checkMode(p.data, mode), mode);
