@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng, hash32 } from '../src/util/rng';
-import { parseFlags, ArgError, didYouMean, editDistance } from '../src/util/args';
+import { parseFlags, parseFlagsAndPositionals, ArgError, didYouMean, editDistance } from '../src/util/args';
 
 test('Rng: same seed, same stream; state round-trips', () => {
   const a = new Rng(42), b = new Rng(42);
@@ -51,4 +51,24 @@ test('a mistyped flag gets the nearest known one, not the whole list', () => {
   assert.throws(() => parseFlags(['--sed=1'], spec), /did you mean --seed\?/);
   assert.throws(() => parseFlags(['--temperature=1'], spec), (e: Error) => e.message === 'unknown flag --temperature'); // nothing near: no guess, no list
   assert.equal(didYouMean('xy', ['seed']), null);
+});
+
+test('parseFlagsAndPositionals: plain arguments in order, interleaved with flags; `--` ends the flags', () => {
+  const spec = {
+    run: { type: 'string' as const, help: 'r' },
+    lenient: { type: 'bool' as const, help: 'l', default: false },
+    n: { type: 'int' as const, help: 'n', default: 1 },
+  };
+  assert.deepEqual(parseFlagsAndPositionals(['a b', '--run', 'DIR', 'c', '--lenient', 'd', '--n=3'], spec), {
+    flags: { run: 'DIR', lenient: true, n: 3 },
+    positionals: ['a b', 'c', 'd'],
+  });
+  // A bool flag takes no value, so the next argument is a positional; a string flag takes the next one whatever it is.
+  assert.deepEqual(parseFlagsAndPositionals(['--lenient', 'x', '--run', '--odd'], spec).positionals, ['x']);
+  assert.deepEqual(parseFlagsAndPositionals(['--n', '2', '--', '--run', 'y'], spec), { flags: { lenient: false, n: 2 }, positionals: ['--run', 'y'] });
+  assert.deepEqual(parseFlagsAndPositionals([], spec), { flags: { lenient: false, n: 1 }, positionals: [] });
+  // Flags are checked as parseFlags checks them; parseFlags itself still refuses plain arguments.
+  assert.throws(() => parseFlagsAndPositionals(['q', '--rn=x'], spec), /unknown flag --rn; did you mean --run\?/);
+  assert.throws(() => parseFlagsAndPositionals(['--n', 'two'], spec), /integer/);
+  assert.throws(() => parseFlags(['q'], spec), /unexpected argument 'q'/);
 });

@@ -66,11 +66,37 @@ export function unknownFlag(key: string, known: readonly string[]): ArgError {
 
 /** Parse argv against a spec. Throws ArgError (caught by run.ts, printed without a stack) on bad input. */
 export function parseFlags<S extends Record<string, FlagSpec>>(argv: string[], spec: S): ParsedFlags<S> {
+  return parseArgv(argv, spec, null);
+}
+
+/**
+ * Like parseFlags, for commands that also take plain arguments (`predict "request" ...`): every argument that
+ * is not a flag (or a flag's value) is a positional, in order, and everything after a lone `--` is one too
+ * (so a positional may start with `--`). Flags and positionals may be interleaved.
+ */
+export function parseFlagsAndPositionals<S extends Record<string, FlagSpec>>(argv: string[], spec: S): { flags: ParsedFlags<S>; positionals: string[] } {
+  const positionals: string[] = [];
+  const flags = parseArgv(argv, spec, positionals);
+  return { flags, positionals };
+}
+
+/** The parser of both: `positionals` null = plain arguments are an error. */
+function parseArgv<S extends Record<string, FlagSpec>>(argv: string[], spec: S, positionals: string[] | null): ParsedFlags<S> {
   const out: FlagValues = {};
   for (const [k, s] of Object.entries(spec)) if (s.default !== undefined) out[k] = s.default;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (!a.startsWith('--')) throw new ArgError(`unexpected argument '${a}' (flags look like --name value)`);
+    if (positionals && a === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('--')) {
+      if (positionals) {
+        positionals.push(a);
+        continue;
+      }
+      throw new ArgError(`unexpected argument '${a}' (flags look like --name value)`);
+    }
     let key = a.slice(2);
     let raw: string | undefined;
     const eq = key.indexOf('=');
