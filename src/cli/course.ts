@@ -7,14 +7,20 @@
  *   2. tiny base model        models/tiny-base: pretrained by `pretrain` on a synthetic financial corpus (its
  *                             tokenizer included); --from_scratch builds a random one here instead, as
  *                             --model DIR uses a real checkpoint
- *   3. SFT                    a small curated subset of train (full fine-tuning; LoRA with --model)
+ *   3. SFT                    the demonstration rows of train (full fine-tuning; LoRA with --model); every
+ *                             sft.eval_steps the validation split (templates SFT never sees) is scored and the
+ *                             best checkpoint is kept (load_best_model_at_end): GRPO starts from it
  *   4. evaluate               greedy, the four metrics on test and heldout_tools
- *   5. GRPO                   the rest of train as the prompt pool, LoRA on the SFT model
+ *   5. GRPO                   the rest of train as the prompt pool, outcome-labelled by default (the request,
+ *                             the right action and its result: no gold call), LoRA on the SFT model
  *   6. evaluate               same splits, same greedy decoding
- *   7. report                 summary.json, predictions, report.html
+ *   7. control                (--control, the default) SFT continued from the same start on the GOLD calls of
+ *                             the SFT rows and of every pool row, for as many steps as GRPO ran: did
+ *                             reinforcement beat plain imitation of the same requests?
+ *   8. report                 summary.json, predictions, report.html
  *
  * Everything goes to outputs/<run>/: config.json (resolved), data/, model/ (tiny), sft/, grpo/ (metrics.jsonl,
- * checkpoint-*), predictions/, summary.json, report.html. Each phase prints its wall time.
+ * checkpoint-*), control/, predictions/, summary.json, report.html. Each phase prints its wall time.
  *
  * The configs come from one resolution (src/train/config.ts): the preset (tiny-base, tiny-scratch with
  * --from_scratch, checkpoint-lora with --model), the run's seed and folders, then --sft.* / --grpo.* flags.
@@ -33,11 +39,16 @@ import {
   PRESETS, PRESET_NAMES, configFlagSpec, configHelp, formatConfig, formatResolved, grpoBatchShape, presetsHelp, resolve,
   type GRPOConfig, type PresetName, type Resolved, type SFTConfig,
 } from '../train/config';
-import { curatedSubset } from '../train/sft';
+import { demonstrationSubset } from '../train/sft';
+import { outcomeLabelled, type TrainRow } from '../train/batch';
+import { REWARD_COLUMNS } from '../verify/reward';
 import { grpoPhase, loadStart, sftPhase, type GRPOStart } from '../train/phases';
 import { DataParallel, numProcessesFor } from '../train/parallel';
 import { isGRPOMetrics, isSFTMetrics, readMetrics } from '../train/log';
 import { evaluateModel, fourMetrics, writePredictions } from '../eval/evaluate';
+import { mean } from '../train/advantage';
+import { loadMergedModel, resolveRunModel } from '../train/runs';
+import { ChatTokenizer } from '../model/tokenizer';
 import { writeCourseReport, type CourseSummary } from '../report/course';
 import type { EvalReport } from '../verify/metrics';
 
@@ -45,7 +56,11 @@ const FLAGS = {
   run: { type: 'string', help: 'run name: outputs/<run>/ (default course-seed<seed>)' },
   out: { type: 'string', help: 'write the run here instead of outputs/<run>/' },
   seed: { type: 'int', help: 'one seed for data, model init, SFT and GRPO', default: 0 },
-  n: { type: 'int', help: 'train rows to synthesize (SFT takes sft.sft_subset_size of them, GRPO the rest)', default: 3000 },
+  n: { type: 'int', help: 'train rows to synthesize (SFT takes its demonstration rows, GRPO the rest)', default: 3000 },
+  pool_labels: { type: 'string', help: "GRPO's pool rows: outcome (request + right action + its result, no gold call) or gold (with the gold call)", choices: ['outcome', 'gold'], default: 'outcome' },
+  control: { type: 'bool', help: 'also train the control: SFT continued on the gold calls of the SFT rows and the pool, as many steps as GRPO', default: true },
+  control_steps: { type: 'int', help: 'optimizer steps of the control (0 = grpo.max_steps)', default: 0 },
+  val_limit: { type: 'int', help: "validation rows scored at each of SFT's eval_steps (0 = all)", default: 150 },
   preset: { type: 'string', help: 'starting point (default: checkpoint-lora with --model, tiny-scratch with --from_scratch, else tiny-base)', choices: PRESET_NAMES },
   model: { type: 'string', help: 'a real Qwen2 checkpoint dir (its tokenizer + chat template; LoRA only) instead of the tiny model: preset checkpoint-lora' },
   base: { type: 'string', help: 'the pretrained tiny base model dir (made by `pretrain`; default models/tiny-base in the project)' },
@@ -81,6 +96,11 @@ export interface CourseSetup {
   base: string | null;
   sft: Resolved<SFTConfig>;
   grpo: Resolved<GRPOConfig>;
+  /**
+   * The control's config (--control), else null: the resolved SFT config with what the control changes
+   * (control/ as its folder, --control_steps or grpo.max_steps steps, no validation, no best-checkpoint pick).
+   */
+  control: SFTConfig | null;
 }
 
 /** Parse the course's flags and resolve both phases' configs (no file is touched). */
@@ -104,9 +124,14 @@ export function resolveCourse(argv: string[]): { setup: CourseSetup; flags: Retu
   }
   const sft = resolve('sft', preset, flags, { prefix: 'sft.', set: { seed, output_dir: path.join(out, 'sft') } });
   const grpo = resolve('grpo', preset, flags, { prefix: 'grpo.', set: { seed, output_dir: path.join(out, 'grpo') } });
-  const k = sft.config.sft_subset_size;
-  if (k === 0 || k >= flags.n) throw emptyPool(k, flags.n); // curatedSubset takes all rows then: known before anything runs
-  return { setup: { run, seed, out, preset, real, base, sft, grpo }, flags };
+  if (flags.pool_labels === 'outcome') {
+    const needGold = grpo.config.reward_funcs.filter((f) => (REWARD_COLUMNS as Record<string, readonly string[]>)[f]?.includes('gold_call'));
+    if (needGold.length) throw new ArgError(`--grpo.reward_funcs=${grpo.config.reward_funcs.join(',')}: ${needGold.join(', ')} read${needGold.length === 1 ? 's' : ''} the gold call, which an outcome-labelled pool does not have; use --grpo.reward_funcs=outcome or --pool_labels=gold`);
+  }
+  const control: SFTConfig | null = flags.control
+    ? { ...sft.config, output_dir: path.join(out, 'control'), max_steps: flags.control_steps || grpo.config.max_steps, eval_steps: 0, load_best_model_at_end: false }
+    : null;
+  return { setup: { run, seed, out, preset, real, base, sft, grpo, control }, flags };
 }
 
 function parseCourseFlags(argv: string[]) {
@@ -114,19 +139,25 @@ function parseCourseFlags(argv: string[]) {
 }
 
 /**
- * The prompts SFT trains on and GRPO's pool (the rest of train). Throws, before any training, when the pool
+ * The rows SFT trains on (its curated set, drawn from the demonstration rows of train) and GRPO's pool (every
+ * other train row: phrasings, tools and catalogs SFT never showed). Throws, before any training, when the pool
  * would be empty.
  */
 export function splitTrain<R extends Row>(train: readonly R[], sft: SFTConfig): { sftRows: R[]; grpoRows: R[] } {
-  const sftRows = curatedSubset(train, sft.sft_subset_size, sft.seed);
+  const sftRows = demonstrationSubset(train, sft);
   const ids = new Set(sftRows.map((r) => r.id));
   const grpoRows = train.filter((r) => !ids.has(r.id));
   if (grpoRows.length === 0) throw emptyPool(sft.sft_subset_size, train.length);
   return { sftRows, grpoRows };
 }
 
+/** GRPO's pool as the course labels it: outcome-labelled (no gold call) or with gold calls. */
+export function poolRows(rows: readonly Row[], labels: 'outcome' | 'gold'): TrainRow[] {
+  return labels === 'gold' ? rows.slice() : rows.map(outcomeLabelled);
+}
+
 function emptyPool(k: number, n: number): ArgError {
-  return new ArgError(`--sft.sft_subset_size=${k}${k === 0 ? ' (0 = all of train)' : ''} gives SFT all ${n} train rows and leaves GRPO's prompt pool empty; use a size between 1 and ${n - 1}, or more rows (--n)`);
+  return new ArgError(`--sft.sft_subset_size=${k} leaves GRPO's prompt pool empty (all ${n} train rows go to SFT); use fewer SFT rows, or more rows (--n)`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -141,8 +172,12 @@ export async function main(argv: string[]): Promise<number> {
   console.log(formatConfig('course', { run, seed, n: flags.n, preset, model: modelName, eval_limit: evalLimit }));
   console.log(formatResolved('sft config', setup.sft));
   console.log(formatResolved('grpo config', setup.grpo));
+  if (setup.control) console.log(`control config: the sft config with output_dir ${setup.control.output_dir}, max_steps ${setup.control.max_steps}, eval_steps 0, load_best_model_at_end false`);
   fs.mkdirSync(out, { recursive: true });
-  writeJson(path.join(out, 'config.json'), { run, seed, n: flags.n, preset, model: real, base, from_scratch: fromScratch, eval_limit: evalLimit, sft, grpo });
+  writeJson(path.join(out, 'config.json'), {
+    run, seed, n: flags.n, preset, model: real, base, from_scratch: fromScratch, eval_limit: evalLimit, val_limit: flags.val_limit, pool_labels: flags.pool_labels,
+    sft, grpo, control: setup.control,
+  });
   await initBackend(flags.backend);
 
   const times: Record<string, number> = {};
@@ -162,11 +197,14 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`train ${s.train.length}, test ${s.test.length}, heldout_tools ${s.heldout_tools.length} rows -> ${path.join(out, 'data')}`);
     return s;
   });
-  const { sftRows, grpoRows } = splitTrain(splits.train, sft);
+  const { sftRows, grpoRows: poolSource } = splitTrain(splits.train, sft);
+  const grpoRows = poolRows(poolSource, flags.pool_labels as 'outcome' | 'gold');
+  console.log(`sft: ${sftRows.length} demonstration rows; grpo pool: ${grpoRows.length} rows (${flags.pool_labels === 'outcome' ? 'outcome-labelled: no gold call' : 'with gold calls'})`);
   const evalSplits: Record<string, Row[]> = {
     test: evalLimit ? splits.test.slice(0, evalLimit) : splits.test,
     heldout_tools: evalLimit ? splits.heldout_tools.slice(0, evalLimit) : splits.heldout_tools,
   };
+  const valRows = flags.val_limit ? splits.validation.slice(0, flags.val_limit) : splits.validation;
 
   // 2. The tiny base model (pretrained, or random with --from_scratch), or the given checkpoint.
   const modelDir = real ?? base ?? path.join(out, 'model');
@@ -181,10 +219,14 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`\n== tiny base model: ${base}` + (p ? ` (pretrained ${p.max_steps} steps x ${p.per_device_train_batch_size} x ${p.seq_len} tokens)` : ''));
   }
 
-  // 3. SFT on the curated subset.
+  // 3. SFT on the demonstration rows; every eval_steps greedy exact match on validation picks the checkpoint.
   const sftRes = await phase('sft', async () => {
-    console.log(`sft: ${sftRows.length} curated rows, ${sft.max_steps} steps x ${sft.per_device_train_batch_size * sft.gradient_accumulation_steps} rows (${sft.use_peft ? 'LoRA' : 'all weights'})`);
-    return sftPhase({ modelDir, rows: sftRows, config: sft });
+    console.log(`sft: ${sftRows.length} rows, ${sft.max_steps} steps x ${sft.per_device_train_batch_size * sft.gradient_accumulation_steps} rows (${sft.use_peft ? 'LoRA' : 'all weights'})` +
+      (sft.eval_steps ? `; validation exact match on ${valRows.length} rows every ${sft.eval_steps} steps${sft.load_best_model_at_end ? ', best kept' : ''}` : ''));
+    return sftPhase({
+      modelDir, rows: sftRows, config: sft,
+      evaluate: async (model, tok, dp) => (await evaluateModel(model, tok, valRows, { parallel: dp })).report.exact_match,
+    });
   });
   const start: GRPOStart = sftRes.kind === 'full' ? { base_model: sftRes.outDir, sft_adapter: null } : { base_model: modelDir, sft_adapter: sftRes.outDir };
 
@@ -216,24 +258,56 @@ export async function main(argv: string[]): Promise<number> {
     }
   });
 
-  // 7. Summary + report.
+  // 7. The control: the same start, SFT on the gold calls of every row SFT and GRPO saw, as many steps as GRPO.
+  let control: { report: Record<string, EvalReport>; steps: number; rows: number } | null = null;
+  if (setup.control) {
+    const cfg = setup.control!;
+    const steps = cfg.max_steps;
+    const rows = [...sftRows, ...poolSource]; // gold calls: what imitation would get from the same requests
+    await phase('control', async () => {
+      console.log(`control: SFT from the GRPO start on ${rows.length} gold rows (${sftRows.length} SFT + ${poolSource.length} pool), ${steps} steps`);
+      return sftPhase({ modelDir: start.base_model, sft_adapter: start.sft_adapter, rows, config: cfg });
+    });
+    const report = await phase('evaluate control', async () => {
+      const rm = resolveRunModel(out, 'control'); // control/: a full model, or an adapter over the SFT start
+      const model = await loadMergedModel(rm);
+      const tokenizer = await ChatTokenizer.fromPretrained(rm.tokenizer_dir);
+      try {
+        return await evalAll(model, tokenizer, evalSplits, predDir, 'control', grpo.num_processes);
+      } finally {
+        model.dispose();
+      }
+    });
+    control = { report, steps, rows: rows.length };
+  }
+
+  // 8. Summary + report.
   await phase('report', async () => {
     const history = readMetrics(path.join(grpo.output_dir, 'metrics.jsonl')).filter(isGRPOMetrics);
     const stepSecs = history.map((m) => m.step_seconds).filter(Number.isFinite);
     const tps = history.map((m) => m.tokens_per_second).filter(Number.isFinite);
+    const pass = history.map((m) => m.exact_match);
+    const k = Math.min(10, pass.length);
     const summary: CourseSummary = {
       run,
       seed,
       model: real ?? (base ? `tiny base ${path.relative(ROOT, base)}` : 'tiny from scratch'),
-      metrics: Object.fromEntries(Object.keys(evalSplits).map((s) => [s, { sft: fourMetrics(before[s]), grpo: fourMetrics(after[s]) }])),
+      metrics: Object.fromEntries(Object.keys(evalSplits).map((s) => [s, {
+        sft: fourMetrics(before[s]), grpo: fourMetrics(after[s]), ...(control ? { control: fourMetrics(control.report[s]) } : {}),
+      }])),
       rows: Object.fromEntries(Object.entries(evalSplits).map(([s, r]) => [s, r.length])),
       sft_rows: sftRows.length,
       grpo_prompts: grpoRows.length,
+      pool_labels: flags.pool_labels as 'outcome' | 'gold',
+      sft: { evals: sftRes.evals, best: sftRes.best, validation_rows: valRows.length },
       grpo: {
         steps: g.steps,
-        mean_step_seconds: stepSecs.reduce((a, b) => a + b, 0) / Math.max(1, stepSecs.length),
-        mean_tokens_per_second: tps.reduce((a, b) => a + b, 0) / Math.max(1, tps.length),
+        mean_step_seconds: mean(stepSecs),
+        mean_tokens_per_second: mean(tps),
+        pool_exact_first10: mean(pass.slice(0, k)),
+        pool_exact_last10: mean(pass.slice(pass.length - k)),
       },
+      control: control && { steps: control.steps, rows: control.rows },
       phase_seconds: times,
     };
     writeJson(path.join(out, 'summary.json'), summary);
@@ -242,6 +316,7 @@ export async function main(argv: string[]): Promise<number> {
       grpo_history: history,
       before,
       after,
+      control: control?.report ?? null,
     });
     console.log(`summary -> ${path.join(out, 'summary.json')}\nreport  -> ${file}`);
     printSummary(summary);
@@ -276,11 +351,12 @@ async function evalAll(
 }
 
 function printSummary(s: CourseSummary): void {
-  console.log('\nsplit           metric                   sft     grpo    change');
+  const hasControl = Object.values(s.metrics).some((m) => m.control);
+  console.log(`\nsplit           metric                   sft     grpo    change${hasControl ? '  control' : ''}`);
   for (const [split, m] of Object.entries(s.metrics)) {
     for (const k of Object.keys(m.sft) as (keyof typeof m.sft)[]) {
       const d = m.grpo[k] - m.sft[k];
-      console.log(`${split.padEnd(15)} ${k.padEnd(24)} ${m.sft[k].toFixed(3)}   ${m.grpo[k].toFixed(3)}   ${d >= 0 ? '+' : ''}${d.toFixed(3)}`);
+      console.log(`${split.padEnd(15)} ${k.padEnd(24)} ${m.sft[k].toFixed(3)}   ${m.grpo[k].toFixed(3)}   ${d >= 0 ? '+' : ''}${d.toFixed(3)}` + (m.control ? `   ${m.control[k].toFixed(3)}` : ''));
     }
   }
 }

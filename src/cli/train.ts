@@ -15,17 +15,19 @@ import { resolveUserPath } from '../util/paths';
 import { initBackend } from '../model/backend';
 import { readJsonl } from '../env/synth';
 import { PRESET_NAMES, configFlagSpec, configHelp, formatResolved, grpoBatchShape, presetsHelp, resolve, type PresetName, type Resolved, type SFTConfig, type GRPOConfig } from '../train/config';
-import { curatedSubset } from '../train/sft';
+import { demonstrationSubset } from '../train/sft';
+import { evaluateModel } from '../eval/evaluate';
 import { findResume, grpoPhase, sftPhase } from '../train/phases';
 import type { LoadedCheckpoint } from '../train/checkpoint';
-import type { TrainRow } from '../train/batch';
+import type { GoldRow, TrainRow } from '../train/batch';
 
 const FLAGS = {
   algo: { type: 'string', help: 'which trainer', choices: ['sft', 'grpo'] },
   preset: { type: 'string', help: 'the defaults to start from (see below)', choices: PRESET_NAMES, default: 'tiny-base' },
   model: { type: 'string', help: 'model dir (HF layout; for grpo: the SFT output, or a base model with --sft_adapter)' },
   sft_adapter: { type: 'string', help: 'grpo: a PEFT adapter from SFT to fold into --model first' },
-  data: { type: 'string', help: 'folder with train.jsonl', default: 'data' },
+  data: { type: 'string', help: 'folder with train.jsonl (and validation.jsonl: sft scores it every eval_steps)', default: 'data' },
+  val_limit: { type: 'int', help: 'sft: validation rows scored at each eval_steps (0 = all), as the course', default: 150 },
   resume: { type: 'string', help: 'grpo: a run folder to continue from its newest checkpoint (its config, adapter, optimizer, RNG, data cursor); flags that change its config are printed' },
   backend: { type: 'string', help: 'auto | wasm | cpu | tensorflow | webgpu (default: $TFJS_BACKEND, else auto)' },
 } satisfies Record<string, FlagSpec>;
@@ -87,10 +89,17 @@ export async function main(argv: string[]): Promise<number> {
   if (setup.algo === 'sft') {
     const config = setup.resolved.config;
     console.log(formatResolved('sft config', setup.resolved));
-    const subset = curatedSubset(rows, config.sft_subset_size, config.seed);
-    console.log(`sft: ${subset.length} of ${rows.length} train rows, ${config.max_steps} steps x ${config.per_device_train_batch_size * config.gradient_accumulation_steps} rows (${config.use_peft ? 'LoRA' : 'all weights'})`);
+    const subset = demonstrationSubset(rows, config);
+    console.log(`sft: ${subset.length} of ${rows.length} train rows (the demonstration rows, as the course), ${config.max_steps} steps x ${config.per_device_train_batch_size * config.gradient_accumulation_steps} rows (${config.use_peft ? 'LoRA' : 'all weights'})`);
+    const valFile = path.join(resolveUserPath(flags.data), 'validation.jsonl');
+    const val = config.eval_steps > 0 && fs.existsSync(valFile) ? readJsonl<GoldRow>(valFile) : null;
+    const valRows = val && flags.val_limit ? val.slice(0, flags.val_limit) : val;
+    if (config.eval_steps > 0) console.log(valRows ? `sft: validation exact match on ${valRows.length} rows of ${valFile} every ${config.eval_steps} steps` : `sft: no ${valFile}: eval_steps ignored`);
     await initBackend(flags.backend);
-    const r = await sftPhase({ modelDir, rows: subset, config });
+    const r = await sftPhase({
+      modelDir, rows: subset, config,
+      evaluate: valRows ? async (model, tok, dp) => (await evaluateModel(model, tok, valRows, { parallel: dp })).report.exact_match : undefined,
+    });
     console.log(`sft: done in ${r.seconds.toFixed(1)}s, loss ${r.loss.toFixed(4)}, ${r.kind === 'full' ? 'model' : 'adapter'} in ${r.outDir}`);
     return 0;
   }

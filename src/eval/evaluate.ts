@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
 import { evaluate, type EvalReport } from '../verify/metrics';
-import { promptIds, type TokenizerLike, type TrainRow } from '../train/batch';
+import { promptIds, type GoldRow, type TokenizerLike, type TrainRow } from '../train/batch';
 import { DataParallel } from '../train/parallel';
 
 export interface PredictOptions {
@@ -45,11 +45,11 @@ export async function predict(model: Qwen2ForCausalLM, tok: TokenizerLike, rows:
   return out;
 }
 
-/** Predict and score a split. */
+/** Predict and score a split (rows with gold calls). */
 export async function evaluateModel(
   model: Qwen2ForCausalLM,
   tok: TokenizerLike,
-  rows: readonly TrainRow[],
+  rows: readonly GoldRow[],
   o: PredictOptions = {},
 ): Promise<{ predictions: string[]; report: EvalReport; seconds: number }> {
   const t0 = Date.now();
@@ -73,7 +73,7 @@ export function fourMetrics(r: EvalReport): FourMetrics {
 }
 
 /** Write predictions as JSONL rows {id, split, behavior, tool, gold_call, expected_result, completion} (the eval CLI reads them). */
-export function writePredictions(file: string, rows: readonly (TrainRow & { split?: string })[], predictions: readonly string[]): void {
+export function writePredictions(file: string, rows: readonly (GoldRow & { split?: string })[], predictions: readonly string[]): void {
   const lines = rows.map((r, i) =>
     JSON.stringify({ id: r.id, split: r.split, behavior: r.behavior, tool: r.tool, gold_call: r.gold_call, expected_result: r.expected_result, completion: predictions[i] }),
   );

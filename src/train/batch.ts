@@ -31,10 +31,17 @@ export interface TokenizerLike {
 export interface TrainRow {
   id: string;
   messages: { role: string; content: string }[];
-  gold_call: string;
+  /**
+   * The gold call (JSON). Absent in an outcome-labelled row (a request plus what the right action returns, as an
+   * API log gives it): GRPO's outcome reward can learn from such a row, SFT cannot.
+   */
+  gold_call?: string;
   expected_result: string;
   behavior?: string;
+  /** The right action's name (a tool or a control action); the outcome reward reads it. */
   tool?: string;
+  /** The tools the prompt lists (the outcome reward checks the call names one of them). */
+  catalog?: readonly string[];
   /** The synth template ("ask_user.get_revenue.fiscal_year.03"): the curated SFT subset balances by it. */
   template_id?: string;
 }
@@ -65,7 +72,20 @@ export function promptIds(tok: TokenizerLike, row: TrainRow): number[] {
 
 /** The SFT target: the gold call's text, then the end-of-turn token (the model must learn to stop). */
 export function goldCompletionIds(tok: TokenizerLike, row: TrainRow): number[] {
+  if (row.gold_call === undefined) throw new Error(`row ${row.id}: no gold_call (an outcome-labelled row): SFT needs a gold call to imitate`);
   return [...tok.encode(row.gold_call), endOfTurnId(tok)];
+}
+
+/** A row with a gold call (what SFT and the evaluation read). */
+export type GoldRow = TrainRow & { gold_call: string };
+
+/**
+ * The row as an API log would give it: the request, the right action's name and the result it returned, and
+ * no gold call (`pool_labels: outcome`). GRPO then learns from the outcome reward alone.
+ */
+export function outcomeLabelled<R extends TrainRow>(row: R): Omit<R, 'gold_call'> {
+  const { gold_call: _gold, ...rest } = row;
+  return rest;
 }
 
 /**

@@ -114,17 +114,20 @@ export const SFT_FIELDS = {
   }),
   /** Rows (sequences) per micro-batch. */
   per_device_train_batch_size: int(16, 'sequences per micro-batch', positive),
-  /** How many train rows form the curated SFT subset (0 = all: then GRPO's pool is empty). */
-  sft_subset_size: int(1000, 'curated SFT rows taken from train (0 = all)', nonNegative), // the "hand-checked seed set": a third of the default 3000 train rows; the rest is GRPO's pool
+  /**
+   * How many of train's demonstration rows form the curated SFT set (0 = all of them; ~1/3 of train by default,
+   * synth.ts demoFraction). The rest of train is GRPO's pool in the course.
+   */
+  sft_subset_size: int(0, "curated SFT rows taken from train's demonstration rows (0 = all)", nonNegative),
   /** Truncate prompt+completion to this many tokens. */
   max_length: int(192, 'truncate prompt+completion to N tokens', positive),
   /**
    * Evaluate every N steps (0 = never) with the caller's evaluation (the course: greedy exact match on the
    * validation split, whose templates SFT never sees). transformers' eval_steps.
    */
-  eval_steps: int(0, 'evaluate every N steps (0 = off; the course: exact match on the validation split)', nonNegative),
+  eval_steps: int(100, 'evaluate every N steps (0 = off; the course: exact match on the validation split)', nonNegative),
   /** Keep the weights of the best evaluation (ties: the earlier step) instead of the last. transformers' name. */
-  load_best_model_at_end: bool(false, 'end with the weights of the best evaluation (ties: the earlier step)'),
+  load_best_model_at_end: bool(true, 'end with the weights of the best evaluation (ties: the earlier step)'),
   /** Train a LoRA adapter instead of every weight (TRL's ModelConfig.use_peft; real checkpoints). */
   use_peft: bool(false, 'train a LoRA adapter instead of every weight (real checkpoints)'),
   /** SFT's own LoRA settings (PEFT names), used with use_peft. */
@@ -168,10 +171,13 @@ export const GRPO_FIELDS = {
   scale_rewards: choice(['group', 'batch', 'none'] as const, 'group', 'advantage scaling'),
   /** Completions cut by max_completion_length get no loss. */
   mask_truncated_completions: bool(false, 'no loss on completions cut at max_completion_length'),
-  /** Reward function names: keys of src/verify/reward.ts REWARDS. The course's four-part reward is 'seed'. */
+  /**
+   * Reward function names: keys of src/verify/reward.ts REWARDS. The course's four-part reward is 'seed' (needs
+   * gold calls); 'outcome' needs only the right action's name and result (the course's default pool).
+   */
   reward_funcs: {
     type: 'list',
-    default: ['seed'],
+    default: ['outcome'], // the course's pool is outcome-labelled: no gold call to compare with
     help: 'reward functions, comma list',
     choices: () => Object.keys(REWARDS),
     check: (v) => (v.length > 0 ? null : 'needs at least one reward function'),
@@ -184,7 +190,7 @@ export const GRPO_FIELDS = {
    * DAPO's dynamic sampling: keep drawing generation batches (prompts_per_step prompts each) and keep only the
    * groups whose exact-match outcomes differ, until the step has prompts_per_step such groups.
    */
-  dynamic_sampling: bool(false, 'draw more prompts until the step is full of groups whose exact-match outcomes differ (DAPO)'),
+  dynamic_sampling: bool(true, 'draw more prompts until the step is full of groups whose exact-match outcomes differ (DAPO)'),
   /** dynamic_sampling: at most this many generation batches per step (verl's max_num_gen_batches). */
   max_num_gen_batches: int(4, 'dynamic_sampling: generation batches per step at most', positive),
   /** LoRA rank, alpha and dropout for GRPO's adapter (PEFT names). */

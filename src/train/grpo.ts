@@ -30,7 +30,7 @@
 import * as path from 'node:path';
 import type { Qwen2ForCausalLM } from '../model/qwen2';
 import { saveAdapter } from '../model/lora';
-import { REWARDS, rewardColumns, scoreCompletion, type RewardFn } from '../verify/reward';
+import { REWARDS, checkOutcomeRow, rewardColumns, rewardColumnsProblem, scoreCompletion, scoreOutcome, type RewardFn } from '../verify/reward';
 import { Rng, rowStreams } from '../util/rng';
 import { Progress } from '../util/progress';
 import { grpoBatchShape, type GRPOConfig } from './config';
@@ -93,6 +93,8 @@ export class GRPOState {
     resume?: LoadedCheckpoint | null;
   }): GRPOState {
     const resume = o.resume ?? null;
+    const problem = o.rows ? rewardColumnsProblem(o.rows, o.config.reward_funcs) : null;
+    if (problem) throw new Error(`GRPO: ${problem}`);
     const sampler = o.sampler ?? new EpochSampler(o.rows ?? [], o.config.seed, resume ? { data_cursor: resume.state.data_cursor, sampler_state: resume.state.sampler_state } : undefined);
     return new GRPOState(o.model, o.tokenizer, o.config, sampler, o.parallel ?? DataParallel.local(o.model), resume);
   }
@@ -157,13 +159,17 @@ export async function rollout(s: GRPOState, rows: readonly TrainRow[]): Promise<
   };
 }
 
-/** Rewards of a rollout: each function's, their weighted sum, and exact match (the course's, seed mode). */
+/**
+ * Rewards of a rollout: each function's, their weighted sum, and exact match: the course's (seed mode) for a
+ * row with a gold call, the outcome reward's verdict (right listed action, right result) for an
+ * outcome-labelled one.
+ */
 export interface Scored {
   /** [B*G] weighted sum over reward functions. */
   rewards: number[];
   /** Function name (TRL: `fn.__name__`, e.g. seed_reward) -> [B*G]. */
   per_func: Record<string, number[]>;
-  /** [B*G] name and execution right: the course's exact match. */
+  /** [B*G] name and execution right: the course's exact match (see exactMatch). */
   exact: boolean[];
 }
 
@@ -183,8 +189,15 @@ export function scoreRollout(completions: string[], rows: readonly TrainRow[], c
     per_func[fn.name || name] = r;
     r.forEach((x, i) => (rewards[i] += weights[k] * x));
   });
-  const exact = completions.map((t, i) => scoreCompletion(t, rows[i].gold_call, rows[i].expected_result, 'seed').exact);
+  const exact = completions.map((t, i) => exactMatch(t, rows[i]));
   return { rewards, per_func, exact };
+}
+
+/** Exact match of one completion: against the gold call when the row has one, else by its outcome. */
+export function exactMatch(completion: string, row: TrainRow): boolean {
+  if (row.gold_call !== undefined) return scoreCompletion(completion, row.gold_call, row.expected_result, 'seed').exact;
+  const o = checkOutcomeRow(row.expected_result, row.tool, row.catalog);
+  return o.success && scoreOutcome(completion, o.data).reward === 1;
 }
 
 /** What one policy update did. */

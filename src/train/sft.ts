@@ -84,6 +84,16 @@ export function curatedSubset<T extends TrainRow>(rows: readonly T[], n: number,
   return rng.shuffle(out);
 }
 
+/**
+ * The course's SFT rows: the curated subset (`sft_subset_size`, 0 = all) of train's demonstration rows (rows of
+ * the demonstration templates, synth.ts), or of all rows when none is marked. What `course` and `train --algo
+ * sft` train on.
+ */
+export function demonstrationSubset<T extends TrainRow & { demonstration?: boolean }>(train: readonly T[], c: Pick<SFTConfig, 'sft_subset_size' | 'seed'>): T[] {
+  const demos = train.filter((r) => r.demonstration === true);
+  return curatedSubset(demos.length ? demos : train, c.sft_subset_size, c.seed);
+}
+
 /** Prompt + gold completion ids of a row, cut to `max_length` tokens (the prompt loses its oldest tokens first). */
 export function sftExample(tok: TokenizerLike, row: TrainRow, max_length: number): { prompt: number[]; completion: number[] } {
   let prompt = promptIds(tok, row);

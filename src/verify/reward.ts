@@ -259,3 +259,22 @@ export const REWARD_COLUMNS: Readonly<Record<RewardName, readonly (keyof RewardC
   outcome: ['expected_result', 'tool', 'catalog'],
 };
 export const REWARDS: Record<RewardName, RewardFn> = { seed: seedReward, tiered: tieredReward, strict: strictReward, outcome: outcomeReward };
+
+/**
+ * Why `funcs` cannot score `rows` (a column some reward needs is missing from some row), or null: a trainer
+ * checks this before its first step, so an outcome-labelled pool with a gold-call reward fails at once.
+ */
+export function rewardColumnsProblem(rows: readonly { id?: string; gold_call?: string; tool?: string; catalog?: readonly string[] }[], funcs: readonly string[]): string | null {
+  for (const f of funcs) {
+    const need = (REWARD_COLUMNS as Record<string, readonly (keyof RewardColumns)[] | undefined>)[f] ?? [];
+    for (const col of need) {
+      if (col === 'expected_result') continue; // every row has it (TrainRow)
+      const bad = rows.find((r) => (col === 'catalog' ? !Array.isArray(r.catalog) : typeof r[col] !== 'string'));
+      if (bad) {
+        const fix = col === 'gold_call' ? " (an outcome-labelled row: use reward_funcs outcome, or the course's --pool_labels gold)" : '';
+        return `reward '${f}' needs the column ${col}, which row ${bad.id ?? '?'} lacks${fix}`;
+      }
+    }
+  }
+  return null;
+}
