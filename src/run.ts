@@ -24,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
   bench: { summary: 'speed: verifier throughput, GRPO step ms and KV-cache tokens/s per preset, vs the PyTorch peer (JSON)', load: () => import('./bench') },
   serve: { summary: 'the verifier as an HTTP reward service (OpenRLHF /get_reward; TRL and verl glue in examples/distributed/)', load: () => import('./cli/serve') },
   export: { summary: "a run's model with its adapter merged, as a Hugging Face checkpoint folder; --data: the splits for TRL (JSONL) and verl (parquet)", load: () => import('./cli/export') },
+  predict: { summary: "ask a run's model (or any checkpoint): greedy calls for requests (JSONL, arguments or stdin), each run in the sandbox; gold rows scored with the four metrics", load: () => import('./cli/predict') },
   course: { summary: 'the whole course: data -> tiny base (models/tiny-base) -> SFT -> eval -> GRPO -> eval -> report (outputs/<run>/)', load: () => import('./cli/course') },
 };
 
