@@ -24,7 +24,7 @@ import { isGRPOMetrics, readMetrics } from '../src/train/log';
 import { ROOT } from '../src/util/paths';
 
 const TIMING = new Set(['step_seconds', 'generation_seconds', 'train_seconds', 'tokens_per_second']);
-const GRPO_FLAGS = ['--max_steps=6', '--save_steps=2', '--num_generations=4', '--per_device_train_batch_size=8', '--gradient_accumulation_steps=2',
+const GRPO_FLAGS = ['--reward_funcs=seed', '--dynamic_sampling=false', '--max_steps=6', '--save_steps=2', '--num_generations=4', '--per_device_train_batch_size=8', '--gradient_accumulation_steps=2',
   '--max_completion_length=40', '--learning_rate=2e-3', '--beta=0.04', '--seed=3', '--backend=wasm', '--logging_steps=1'];
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'train-resume-'));
@@ -133,7 +133,7 @@ test('GRPO in process: skip_zero_std_groups, dr_grpo, num_iterations=2; memory d
   const counts: number[] = [];
   const r = await grpoPhase({
     start: { base_model: sftDir, sft_adapter: null }, runDir: path.join(tmp, 'runC'), rows, progress: false,
-    config: { ...GRPO_DEFAULTS, max_steps: 3, save_steps: 0, num_generations: 4, per_device_train_batch_size: 8, gradient_accumulation_steps: 1, max_completion_length: 40,
+    config: { ...GRPO_DEFAULTS, reward_funcs: ['seed'], dynamic_sampling: false, max_steps: 3, save_steps: 0, num_generations: 4, per_device_train_batch_size: 8, gradient_accumulation_steps: 1, max_completion_length: 40,
       learning_rate: 5e-3, loss_type: 'dr_grpo', num_iterations: 2, skip_zero_std_groups: true, mask_truncated_completions: true, seed: 5 },
     onStep: () => counts.push(tf.memory().numTensors),
   });
@@ -167,7 +167,7 @@ test('grpoStep asks its sampler for the step\'s prompts; the sampler\'s position
   }
   const { model, tokenizer } = await loadStart({ base_model: sftDir, sft_adapter: null });
   addLora(model, { r: 4, lora_alpha: 8 }, 0);
-  const config = { ...GRPO_DEFAULTS, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_completion_length: 8, seed: 2 };
+  const config = { ...GRPO_DEFAULTS, reward_funcs: ['seed'], dynamic_sampling: false, num_generations: 2, per_device_train_batch_size: 4, gradient_accumulation_steps: 1, max_completion_length: 8, seed: 2 };
   const sampler = new EveryThird();
   const state = GRPOState.create({ model, tokenizer, config, sampler });
   try {
