@@ -45,7 +45,7 @@ import { REWARD_COLUMNS } from '../verify/reward';
 import { grpoPhase, loadStart, sftPhase, type GRPOStart } from '../train/phases';
 import { DataParallel, numProcessesFor } from '../train/parallel';
 import { isGRPOMetrics, isSFTMetrics, readMetrics } from '../train/log';
-import { evaluateModel, fourMetrics, writePredictions } from '../eval/evaluate';
+import { evaluateModel, exactMatchOn, fourMetrics, writePredictions } from '../eval/evaluate';
 import { mean } from '../train/advantage';
 import { loadMergedModel, resolveRunModel } from '../train/runs';
 import { ChatTokenizer } from '../model/tokenizer';
@@ -225,7 +225,7 @@ export async function main(argv: string[]): Promise<number> {
       (sft.eval_steps ? `; validation exact match on ${valRows.length} rows every ${sft.eval_steps} steps${sft.load_best_model_at_end ? ', best kept' : ''}` : ''));
     return sftPhase({
       modelDir, rows: sftRows, config: sft,
-      evaluate: async (model, tok, dp) => (await evaluateModel(model, tok, valRows, { parallel: dp })).report.exact_match,
+      evaluate: exactMatchOn(valRows),
     });
   });
   const start: GRPOStart = sftRes.kind === 'full' ? { base_model: sftRes.outDir, sft_adapter: null } : { base_model: modelDir, sft_adapter: sftRes.outDir };
@@ -261,7 +261,7 @@ export async function main(argv: string[]): Promise<number> {
   // 7. The control: the same start, SFT on the gold calls of every row SFT and GRPO saw, as many steps as GRPO.
   let control: { report: Record<string, EvalReport>; steps: number; rows: number } | null = null;
   if (setup.control) {
-    const cfg = setup.control!;
+    const cfg = setup.control;
     const steps = cfg.max_steps;
     const rows = [...sftRows, ...poolSource]; // gold calls: what imitation would get from the same requests
     await phase('control', async () => {

@@ -16,7 +16,7 @@ import { initBackend } from '../model/backend';
 import { readJsonl } from '../env/synth';
 import { PRESET_NAMES, configFlagSpec, configHelp, formatResolved, grpoBatchShape, presetsHelp, resolve, type PresetName, type Resolved, type SFTConfig, type GRPOConfig } from '../train/config';
 import { demonstrationSubset } from '../train/sft';
-import { evaluateModel } from '../eval/evaluate';
+import { exactMatchOn } from '../eval/evaluate';
 import { findResume, grpoPhase, sftPhase } from '../train/phases';
 import type { LoadedCheckpoint } from '../train/checkpoint';
 import type { GoldRow, TrainRow } from '../train/batch';
@@ -98,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     await initBackend(flags.backend);
     const r = await sftPhase({
       modelDir, rows: subset, config,
-      evaluate: valRows ? async (model, tok, dp) => (await evaluateModel(model, tok, valRows, { parallel: dp })).report.exact_match : undefined,
+      evaluate: valRows ? exactMatchOn(valRows) : undefined,
     });
     console.log(`sft: done in ${r.seconds.toFixed(1)}s, loss ${r.loss.toFixed(4)}, ${r.kind === 'full' ? 'model' : 'adapter'} in ${r.outDir}`);
     return 0;

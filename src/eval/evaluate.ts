@@ -58,6 +58,14 @@ export async function evaluateModel(
   return { predictions, report, seconds: (Date.now() - t0) / 1000 };
 }
 
+/**
+ * SFT's `evaluate` callback as the course and `train --algo sft` use it: greedy exact match on `rows` (the
+ * validation split), generated on the trainer's data-parallel ranks.
+ */
+export function exactMatchOn(rows: readonly GoldRow[]): (model: Qwen2ForCausalLM, tok: TokenizerLike, parallel: DataParallel) => Promise<number> {
+  return async (model, tok, parallel) => (await evaluateModel(model, tok, rows, { parallel })).report.exact_match;
+}
+
 /** The course's four metrics. */
 export type FourMetrics = Record<'response_validity' | 'function_name_accuracy' | 'schema_match' | 'exact_match', number>;
 
